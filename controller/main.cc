@@ -1,0 +1,100 @@
+// mp-controller: the northbound API, the store, chain distribution to agents and the
+// HTTP side (health, metrics, Open Service Broker, dashboard). This file only wires the
+// pieces; each lives in its own library.
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "common/address.h"
+#include "common/command_line.h"
+#include "common/files.h"
+#include "common/grpc_server.h"
+#include "common/logger.h"
+#include "common/termination.h"
+#include "common/version.h"
+#include "controller/controller_service.h"
+#include "controller/http_api.h"
+#include "controller/tokens.h"
+
+namespace middlepipe::controller {
+namespace {
+
+constexpr char kProgram[] = "mp-controller";
+
+struct Options {
+  std::string data_dir;
+  std::string grpc_listen = "127.0.0.1:7400";
+  std::string http_listen = "127.0.0.1:7480";
+  std::optional<std::string> tokens_file;
+  std::string store = "sqlite";
+};
+
+int Run(const Options& options) {
+  TerminationSignals termination;  // before any thread starts
+  Logger logger(kProgram, &std::cerr);
+
+  absl::StatusOr<Address> grpc_address = ParseAddress(options.grpc_listen);
+  if (!grpc_address.ok()) return Fail(kProgram, grpc_address.status(), std::cerr);
+  absl::StatusOr<Address> http_address = ParseAddress(options.http_listen);
+  if (!http_address.ok()) return Fail(kProgram, http_address.status(), std::cerr);
+  if (absl::Status made = MakeDirectories(options.data_dir, 0700); !made.ok()) {
+    return Fail(kProgram, made, std::cerr);
+  }
+  absl::StatusOr<TokenTable> tokens = LoadTokens(options.tokens_file, options.data_dir);
+  if (!tokens.ok()) return Fail(kProgram, tokens.status(), std::cerr);
+
+  ControllerService controller_service(*tokens);
+  absl::StatusOr<RunningGrpcServer> grpc = StartGrpcServer(*grpc_address, {&controller_service});
+  if (!grpc.ok()) return Fail(kProgram, grpc.status(), std::cerr);
+  HttpApi http(&logger);
+  absl::StatusOr<Address> http_bound = http.Start(*http_address);
+  if (!http_bound.ok()) {
+    grpc->server->Shutdown();
+    return Fail(kProgram, http_bound.status(), std::cerr);
+  }
+
+  logger.Info("version ", kVersion, " data dir ", options.data_dir, " users ",
+              tokens->Users().size(),
+              options.tokens_file ? " from " + *options.tokens_file : " (admin-token)");
+  logger.Info("grpc listening on ", grpc->bound.ToString());
+  logger.Info("http listening on ", http_bound->ToString());
+
+  int signal_number = termination.Wait();
+  logger.Info("signal ", signal_number, ": shutting down");
+  http.Stop();
+  grpc->server->Shutdown();
+  grpc->server->Wait();
+  logger.Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace middlepipe::controller
+
+int main(int argc, char** argv) {
+  using middlepipe::controller::Options;
+  Options options;
+  CLI::App app("middlepipe controller: northbound API, store and chain distribution",
+               "mp-controller");
+  app.add_option("--data-dir", options.data_dir,
+                 "Directory for the store and the admin token (created if missing)");
+  app.add_option("--grpc-listen", options.grpc_listen,
+                 "gRPC address: HOST:PORT or unix:///PATH")
+      ->capture_default_str();
+  app.add_option("--http-listen", options.http_listen,
+                 "HTTP address (health, metrics, service broker, dashboard): HOST:PORT")
+      ->capture_default_str();
+  app.add_option("--tokens", options.tokens_file,
+                 "File of 'USER TOKEN' lines; without it, user admin with DATA_DIR/admin-token");
+  app.add_option("--store", options.store, "Store backend")
+      ->check(CLI::IsMember({"sqlite"}))
+      ->capture_default_str();
+  middlepipe::AddVersionCommand(app, std::cout);
+  if (auto exit_code = middlepipe::ParseCommandLine(app, argc, argv, std::cout, std::cerr)) {
+    return *exit_code;
+  }
+  if (auto exit_code = middlepipe::RequireOptions(app, {"--data-dir"}, std::cerr)) {
+    return *exit_code;
+  }
+  return middlepipe::controller::Run(options);
+}
