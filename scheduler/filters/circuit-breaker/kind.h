@@ -1,0 +1,7 @@
+#pragma once
+#include "scheduler/kind.h"
+namespace middlepipe::scheduler::circuit_breaker {
+// The circuit-breaker kind: its schema and checks (the filter and aggregator halves
+// register under the same name).
+KindDescriptor Kind();
+}  // namespace middlepipe::scheduler::circuit_breaker

@@ -1,0 +1,30 @@
+#include "scheduler/filters/ids/kind.h"
+
+namespace middlepipe::scheduler::ids {
+
+KindDescriptor Kind() {
+  KindDescriptor kind;
+  kind.name = "ids";
+  kind.level = v1::LEVEL_PACKET;
+  kind.aggregates = true;
+  kind.description = "Intrusion detection on reassembled TCP streams with Snort-style rules";
+  kind.config_schema_json = R"json({
+    "type": "object",
+    "additionalProperties": false,
+    "required": ["rules"],
+    "properties": {
+      "rules": {
+        "type": "array", "minItems": 1, "maxItems": 10000,
+        "items": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "description": "alert|drop tcp SRC PORT -> DST PORT (msg:\"...\"; content:\"...\"; nocase; sid:N;)"
+      },
+      "mode": {"type": "string", "enum": ["detect", "prevent"], "default": "detect",
+        "description": "detect: alert only; prevent: drop rules drop the connection's packets."},
+      "fail_closed": {"type": "boolean", "default": false,
+        "description": "Drop the traffic when the agent cannot inspect it (default: let it pass)."}
+    }
+  })json";
+  return kind;
+}
+
+}  // namespace middlepipe::scheduler::ids
