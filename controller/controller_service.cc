@@ -1,23 +1,402 @@
 #include "controller/controller_service.h"
 
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logger.h"
+#include "common/names.h"
 #include "common/version.h"
 #include "controller/auth.h"
 
 namespace middlepipe::controller {
+namespace {
 
-grpc::ServerUnaryReactor* ControllerService::GetVersion(grpc::CallbackServerContext* context,
-                                                        const v1::GetVersionRequest* request,
-                                                        v1::GetVersionResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status NotFound(absl::string_view what, absl::string_view name) {
+  return absl::NotFoundError(absl::StrCat(what, " \"", name, "\" not found"));
+}
+
+std::string Arrow(const v1::Binding& binding) {
+  return absl::StrCat(binding.app(), " -> ", binding.service());
+}
+
+// Runs the handler body for an authenticated caller.
+template <typename Body>
+grpc::Status AsUser(grpc::ServerContext* context, const TokenTable& tokens, Body body) {
   std::string user;
-  grpc::Status status = Authenticate(*context, tokens_, &user);
-  if (status.ok()) {
+  grpc::Status authenticated = Authenticate(*context, tokens, &user);
+  if (!authenticated.ok()) return authenticated;
+  return ToGrpc(body(user));
+}
+
+}  // namespace
+
+std::vector<std::string> ControllerService::KnownApps(StoreTransaction& tx,
+                                                      const std::string& user) const {
+  std::set<std::string> apps;
+  if (absl::StatusOr<std::vector<std::string>> stored = tx.ListApps(user); stored.ok()) {
+    apps.insert(stored->begin(), stored->end());
+  }
+  for (const std::string& app : registry_->Apps(user)) apps.insert(app);
+  return std::vector<std::string>(apps.begin(), apps.end());
+}
+
+grpc::Status ControllerService::GetVersion(grpc::ServerContext* context,
+                                           const v1::GetVersionRequest* request,
+                                           v1::GetVersionResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) {
     response->set_version(kVersion);
     response->set_api(kApiVersion);
     response->set_user(user);
-  }
-  reactor->Finish(status);
-  return reactor;
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::ListKinds(grpc::ServerContext* context,
+                                          const v1::ListKindsRequest* request,
+                                          v1::ListKindsResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string&) {
+    for (const scheduler::KindDescriptor* kind : kinds_->List()) {
+      v1::KindInfo* info = response->add_kinds();
+      info->set_name(kind->name);
+      info->set_level(kind->level);
+      info->set_description(kind->description);
+      info->set_config_schema_json(kind->config_schema_json);
+      info->set_aggregates(kind->aggregates);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::CreateMiddlepipe(grpc::ServerContext* context,
+                                                 const v1::CreateMiddlepipeRequest* request,
+                                                 v1::CreateMiddlepipeResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+    if (absl::Status name = ValidateName("middlepipe name", request->name()); !name.ok()) {
+      return name;
+    }
+    absl::StatusOr<std::string> config = kinds_->ValidateConfig(request->kind(), request->config_json());
+    if (!config.ok()) return config.status();
+    v1::Middlepipe middlepipe;
+    middlepipe.set_name(request->name());
+    middlepipe.set_kind(request->kind());
+    middlepipe.set_config_json(*config);
+    middlepipe.set_generation(1);
+    middlepipe.set_created_unix_ms(NowUnixMillis());
+    middlepipe.set_updated_unix_ms(middlepipe.created_unix_ms());
+    absl::StatusOr<v1::Rollout> rollout =
+        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
+          absl::StatusOr<std::optional<v1::Middlepipe>> existing =
+              tx.GetMiddlepipe(user, middlepipe.name());
+          if (!existing.ok()) return existing.status();
+          if (existing->has_value()) {
+            return absl::AlreadyExistsError(
+                absl::StrCat("middlepipe \"", middlepipe.name(), "\" already exists (kind ",
+                             (*existing)->kind(), ")"));
+          }
+          return tx.PutMiddlepipe(user, middlepipe);
+        });
+    if (!rollout.ok()) return rollout.status();
+    *response->mutable_middlepipe() = middlepipe;
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::UpdateMiddlepipe(grpc::ServerContext* context,
+                                                 const v1::UpdateMiddlepipeRequest* request,
+                                                 v1::UpdateMiddlepipeResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+    const int64_t now = NowUnixMillis();
+    v1::Middlepipe updated;
+    absl::StatusOr<v1::Rollout> rollout =
+        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
+          absl::StatusOr<std::optional<v1::Middlepipe>> existing =
+              tx.GetMiddlepipe(user, request->name());
+          if (!existing.ok()) return existing.status();
+          if (!existing->has_value()) return NotFound("middlepipe", request->name());
+          absl::StatusOr<std::string> config =
+              kinds_->ValidateConfig((*existing)->kind(), request->config_json());
+          if (!config.ok()) return config.status();
+          updated = **existing;
+          if (*config == updated.config_json()) return absl::OkStatus();  // nothing to do
+          updated.set_config_json(*config);
+          updated.set_generation(updated.generation() + 1);
+          updated.set_updated_unix_ms(now);
+          return tx.PutMiddlepipe(user, updated);
+        });
+    if (!rollout.ok()) return rollout.status();
+    *response->mutable_middlepipe() = updated;
+    *response->mutable_rollout() = *rollout;
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::DeleteMiddlepipe(grpc::ServerContext* context,
+                                                 const v1::DeleteMiddlepipeRequest* request,
+                                                 v1::DeleteMiddlepipeResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+    absl::StatusOr<v1::Rollout> rollout =
+        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
+          absl::StatusOr<std::optional<v1::Middlepipe>> existing =
+              tx.GetMiddlepipe(user, request->name());
+          if (!existing.ok()) return existing.status();
+          if (!existing->has_value()) return NotFound("middlepipe", request->name());
+          absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
+          if (!bindings.ok()) return bindings.status();
+          std::vector<v1::Binding> own;
+          for (const v1::Binding& binding : *bindings) {
+            if (binding.middlepipe() == request->name()) own.push_back(binding);
+          }
+          if (!own.empty() && !request->force()) {
+            std::vector<std::string> where;
+            for (const v1::Binding& binding : own) where.push_back(Arrow(binding));
+            return absl::FailedPreconditionError(absl::StrCat(
+                "middlepipe \"", request->name(), "\" is bound (", absl::StrJoin(where, ", "),
+                "); unbind it first, or delete with --force to unbind it everywhere"));
+          }
+          for (const v1::Binding& binding : own) {
+            if (absl::Status deleted = tx.DeleteBinding(user, binding); !deleted.ok()) {
+              return deleted;
+            }
+          }
+          return tx.DeleteMiddlepipe(user, request->name());
+        });
+    if (!rollout.ok()) return rollout.status();
+    *response->mutable_rollout() = *rollout;
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::ListMiddlepipes(grpc::ServerContext* context,
+                                                const v1::ListMiddlepipesRequest* request,
+                                                v1::ListMiddlepipesResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) {
+    return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
+      absl::StatusOr<std::vector<v1::Middlepipe>> middlepipes = tx.ListMiddlepipes(user);
+      if (!middlepipes.ok()) return middlepipes.status();
+      absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
+      if (!bindings.ok()) return bindings.status();
+      for (const v1::Middlepipe& middlepipe : *middlepipes) {
+        v1::MiddlepipeSummary* summary = response->add_middlepipes();
+        *summary->mutable_middlepipe() = middlepipe;
+        for (const v1::Binding& binding : *bindings) {
+          if (binding.middlepipe() == middlepipe.name()) *summary->add_bindings() = binding;
+        }
+      }
+      return absl::OkStatus();
+    });
+  });
+}
+
+grpc::Status ControllerService::GetMiddlepipe(grpc::ServerContext* context,
+                                              const v1::GetMiddlepipeRequest* request,
+                                              v1::GetMiddlepipeResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+    absl::Status read = coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
+      absl::StatusOr<std::optional<v1::Middlepipe>> middlepipe =
+          tx.GetMiddlepipe(user, request->name());
+      if (!middlepipe.ok()) return middlepipe.status();
+      if (!middlepipe->has_value()) return NotFound("middlepipe", request->name());
+      *response->mutable_summary()->mutable_middlepipe() = **middlepipe;
+      absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
+      if (!bindings.ok()) return bindings.status();
+      for (const v1::Binding& binding : *bindings) {
+        if (binding.middlepipe() == request->name()) {
+          *response->mutable_summary()->add_bindings() = binding;
+        }
+      }
+      return absl::OkStatus();
+    });
+    if (!read.ok()) return read;
+    // Live state comes from the user's aggregator, which this controller does not start
+    // yet (see the aggregator issue); say so instead of showing nothing.
+    response->set_live_error("no aggregator is running for user " + user);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::BindMiddlepipe(grpc::ServerContext* context,
+                                               const v1::BindMiddlepipeRequest* request,
+                                               v1::BindMiddlepipeResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+    for (const auto& [what, name] : {std::pair{"app name", &request->app()},
+                                     std::pair{"service name", &request->service()}}) {
+      if (absl::Status valid = ValidateName(what, *name); !valid.ok()) return valid;
+    }
+    if (request->app() == request->service()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("app \"", request->app(), "\" cannot be bound to itself"));
+    }
+    v1::Binding binding;
+    absl::StatusOr<v1::Rollout> rollout =
+        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
+          absl::StatusOr<std::optional<v1::Middlepipe>> middlepipe =
+              tx.GetMiddlepipe(user, request->name());
+          if (!middlepipe.ok()) return middlepipe.status();
+          if (!middlepipe->has_value()) return NotFound("middlepipe", request->name());
+          absl::StatusOr<std::optional<v1::Service>> service = tx.GetService(user, request->service());
+          if (!service.ok()) return service.status();
+          std::vector<std::string> apps = KnownApps(tx, user);
+          if (!service->has_value() &&
+              std::find(apps.begin(), apps.end(), request->service()) == apps.end()) {
+            return absl::NotFoundError(absl::StrCat(
+                "service \"", request->service(),
+                "\" not found: register it with mp register-service, or run an app of that name"));
+          }
+          absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
+          if (!bindings.ok()) return bindings.status();
+          int32_t next_position = 0;
+          for (const v1::Binding& existing : *bindings) {
+            if (existing.app() != request->app() || existing.service() != request->service()) {
+              continue;
+            }
+            if (existing.middlepipe() == request->name() && !request->has_position()) {
+              return absl::AlreadyExistsError(absl::StrCat(
+                  "middlepipe \"", request->name(), "\" is already bound to ", Arrow(existing),
+                  " at position ", existing.position()));
+            }
+            next_position = std::max(next_position, existing.position() + 1);
+          }
+          binding.set_middlepipe(request->name());
+          binding.set_app(request->app());
+          binding.set_service(request->service());
+          binding.set_position(request->has_position() ? request->position() : next_position);
+          return tx.PutBinding(user, binding);
+        });
+    if (!rollout.ok()) return rollout.status();
+    *response->mutable_binding() = binding;
+    *response->mutable_rollout() = *rollout;
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::UnbindMiddlepipe(grpc::ServerContext* context,
+                                                 const v1::UnbindMiddlepipeRequest* request,
+                                                 v1::UnbindMiddlepipeResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+    absl::StatusOr<v1::Rollout> rollout =
+        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
+          absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
+          if (!bindings.ok()) return bindings.status();
+          for (const v1::Binding& binding : *bindings) {
+            if (binding.middlepipe() == request->name() && binding.app() == request->app() &&
+                binding.service() == request->service()) {
+              return tx.DeleteBinding(user, binding);
+            }
+          }
+          return absl::NotFoundError(absl::StrCat("middlepipe \"", request->name(),
+                                                  "\" is not bound to ", request->app(), " -> ",
+                                                  request->service()));
+        });
+    if (!rollout.ok()) return rollout.status();
+    *response->mutable_rollout() = *rollout;
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::GetChain(grpc::ServerContext* context,
+                                         const v1::GetChainRequest* request,
+                                         v1::GetChainResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+    uint64_t epoch = 0;
+    absl::StatusOr<std::vector<v1::Chain>> chains =
+        coordinator_->CommittedChains(user, request->app(), &epoch);
+    if (!chains.ok()) return chains.status();
+    v1::Chain* chain = response->mutable_chain();
+    chain->set_app(request->app());
+    chain->set_service(request->service());
+    chain->set_epoch(epoch);
+    for (const v1::Chain& candidate : *chains) {
+      if (candidate.service() == request->service()) *chain = candidate;
+    }
+    *response->mutable_rollout() = coordinator_->RolloutStatus(user, request->app(), epoch);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::RegisterService(grpc::ServerContext* context,
+                                                const v1::RegisterServiceRequest* request,
+                                                v1::RegisterServiceResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+    if (absl::Status name = ValidateName("service name", request->name()); !name.ok()) return name;
+    if (request->endpoints().empty()) {
+      return absl::InvalidArgumentError("a service needs at least one HOST:PORT endpoint");
+    }
+    for (const v1::Endpoint& endpoint : request->endpoints()) {
+      if (endpoint.host().empty() || endpoint.port() == 0 || endpoint.port() > 65535) {
+        return absl::InvalidArgumentError(absl::StrCat("endpoint \"", endpoint.host(), ":",
+                                                       endpoint.port(),
+                                                       "\": expected HOST:PORT, port 1-65535"));
+      }
+    }
+    v1::Service service;
+    service.set_name(request->name());
+    service.set_type(v1::SERVICE_TYPE_EXTERNAL);
+    *service.mutable_endpoints() = request->endpoints();
+    absl::StatusOr<v1::Rollout> rollout =
+        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
+          std::vector<std::string> apps = KnownApps(tx, user);
+          if (std::find(apps.begin(), apps.end(), service.name()) != apps.end()) {
+            return absl::AlreadyExistsError(absl::StrCat(
+                "\"", service.name(), "\" is an app; a service needs a name of its own"));
+          }
+          return tx.PutService(user, service);
+        });
+    if (!rollout.ok()) return rollout.status();
+    *response->mutable_service() = service;
+    *response->mutable_rollout() = *rollout;
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::ListServices(grpc::ServerContext* context,
+                                             const v1::ListServicesRequest* request,
+                                             v1::ListServicesResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) {
+    return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
+      absl::StatusOr<std::vector<v1::Service>> registered = tx.ListServices(user);
+      if (!registered.ok()) return registered.status();
+      std::vector<v1::Service> services = *std::move(registered);
+      for (const std::string& app : KnownApps(tx, user)) {
+        v1::Service& service = services.emplace_back();
+        service.set_name(app);
+        service.set_type(v1::SERVICE_TYPE_APP);
+        for (v1::Endpoint& endpoint : registry_->Endpoints(user, app)) {
+          *service.add_endpoints() = std::move(endpoint);
+        }
+      }
+      std::sort(services.begin(), services.end(),
+                [](const v1::Service& a, const v1::Service& b) { return a.name() < b.name(); });
+      for (v1::Service& service : services) *response->add_services() = std::move(service);
+      return absl::OkStatus();
+    });
+  });
+}
+
+grpc::Status ControllerService::ListApps(grpc::ServerContext* context,
+                                         const v1::ListAppsRequest* request,
+                                         v1::ListAppsResponse* response) {
+  return AsUser(context, *tokens_, [&](const std::string& user) {
+    return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
+      for (const std::string& name : KnownApps(tx, user)) {
+        v1::App* app = response->add_apps();
+        app->set_name(name);
+        absl::StatusOr<uint64_t> epoch = tx.GetEpoch(user, name);
+        if (!epoch.ok()) return epoch.status();
+        app->set_epoch(*epoch);
+        for (const auto& session : registry_->Sessions(user, name)) {
+          *app->add_instances() = session->Snapshot();
+        }
+      }
+      return absl::OkStatus();
+    });
+  });
 }
 
 }  // namespace middlepipe::controller

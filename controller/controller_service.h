@@ -1,25 +1,68 @@
 // The northbound gRPC service (proto/controller.proto) the CLI talks to.
 //
-// Every call is authenticated first; calls the controller does not serve yet answer
-// UNIMPLEMENTED (the generated default), never a fake success.
+// Every call is authenticated first and acts only on the caller's own objects. Changes go
+// through the ChangeCoordinator (validated, stored and rolled out as one numbered step);
+// reads run under the same per-user lock so they never see half a change. Served with
+// the synchronous API: a change blocks its handler for the length of a rollout.
 #pragma once
 
+#include "controller/agents/agent_registry.h"
+#include "controller/change_coordinator.h"
 #include "controller/tokens.h"
 #include "proto/controller.grpc.pb.h"
+#include "scheduler/kind_catalog.h"
 
 namespace middlepipe::controller {
 
-class ControllerService final : public v1::Controller::CallbackService {
+class ControllerService final : public v1::Controller::Service {
  public:
-  // `tokens` must outlive the service.
-  explicit ControllerService(const TokenTable& tokens) : tokens_(tokens) {}
+  // None of the pointers is owned; all must outlive the service.
+  ControllerService(const TokenTable* tokens, const scheduler::KindCatalog* kinds,
+                    ChangeCoordinator* coordinator, const AgentRegistry* registry)
+      : tokens_(tokens), kinds_(kinds), coordinator_(coordinator), registry_(registry) {}
 
-  grpc::ServerUnaryReactor* GetVersion(grpc::CallbackServerContext* context,
-                                       const v1::GetVersionRequest* request,
-                                       v1::GetVersionResponse* response) override;
+  grpc::Status GetVersion(grpc::ServerContext* context, const v1::GetVersionRequest* request,
+                          v1::GetVersionResponse* response) override;
+  grpc::Status ListKinds(grpc::ServerContext* context, const v1::ListKindsRequest* request,
+                         v1::ListKindsResponse* response) override;
+  grpc::Status CreateMiddlepipe(grpc::ServerContext* context,
+                                const v1::CreateMiddlepipeRequest* request,
+                                v1::CreateMiddlepipeResponse* response) override;
+  grpc::Status UpdateMiddlepipe(grpc::ServerContext* context,
+                                const v1::UpdateMiddlepipeRequest* request,
+                                v1::UpdateMiddlepipeResponse* response) override;
+  grpc::Status DeleteMiddlepipe(grpc::ServerContext* context,
+                                const v1::DeleteMiddlepipeRequest* request,
+                                v1::DeleteMiddlepipeResponse* response) override;
+  grpc::Status ListMiddlepipes(grpc::ServerContext* context,
+                               const v1::ListMiddlepipesRequest* request,
+                               v1::ListMiddlepipesResponse* response) override;
+  grpc::Status GetMiddlepipe(grpc::ServerContext* context, const v1::GetMiddlepipeRequest* request,
+                             v1::GetMiddlepipeResponse* response) override;
+  grpc::Status BindMiddlepipe(grpc::ServerContext* context,
+                              const v1::BindMiddlepipeRequest* request,
+                              v1::BindMiddlepipeResponse* response) override;
+  grpc::Status UnbindMiddlepipe(grpc::ServerContext* context,
+                                const v1::UnbindMiddlepipeRequest* request,
+                                v1::UnbindMiddlepipeResponse* response) override;
+  grpc::Status GetChain(grpc::ServerContext* context, const v1::GetChainRequest* request,
+                        v1::GetChainResponse* response) override;
+  grpc::Status RegisterService(grpc::ServerContext* context,
+                               const v1::RegisterServiceRequest* request,
+                               v1::RegisterServiceResponse* response) override;
+  grpc::Status ListServices(grpc::ServerContext* context, const v1::ListServicesRequest* request,
+                            v1::ListServicesResponse* response) override;
+  grpc::Status ListApps(grpc::ServerContext* context, const v1::ListAppsRequest* request,
+                        v1::ListAppsResponse* response) override;
 
  private:
-  const TokenTable& tokens_;
+  // Apps of the user: those with stored chains and those with connected instances.
+  std::vector<std::string> KnownApps(StoreTransaction& tx, const std::string& user) const;
+
+  const TokenTable* const tokens_;
+  const scheduler::KindCatalog* const kinds_;
+  ChangeCoordinator* const coordinator_;
+  const AgentRegistry* const registry_;
 };
 
 }  // namespace middlepipe::controller

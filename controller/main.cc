@@ -12,9 +12,15 @@
 #include "common/logger.h"
 #include "common/termination.h"
 #include "common/version.h"
+#include "controller/agents/agent_registry.h"
+#include "controller/agents/agent_service.h"
+#include "controller/change_coordinator.h"
 #include "controller/controller_service.h"
 #include "controller/http_api.h"
+#include "controller/store/sqlite_store.h"
 #include "controller/tokens.h"
+#include "scheduler/filters/builtin_kinds.h"
+#include "scheduler/kind_catalog.h"
 
 namespace middlepipe::controller {
 namespace {
@@ -27,6 +33,8 @@ struct Options {
   std::string http_listen = "127.0.0.1:7480";
   std::optional<std::string> tokens_file;
   std::string store = "sqlite";
+  uint32_t heartbeat_interval_ms = 1000;
+  uint32_t rollout_timeout_ms = 3000;
 };
 
 int Run(const Options& options) {
@@ -43,8 +51,24 @@ int Run(const Options& options) {
   absl::StatusOr<TokenTable> tokens = LoadTokens(options.tokens_file, options.data_dir);
   if (!tokens.ok()) return Fail(kProgram, tokens.status(), std::cerr);
 
-  ControllerService controller_service(*tokens);
-  absl::StatusOr<RunningGrpcServer> grpc = StartGrpcServer(*grpc_address, {&controller_service});
+  const std::string store_path = options.data_dir + "/controller.db";
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(store_path);
+  if (!store.ok()) return Fail(kProgram, store.status(), std::cerr);
+  absl::StatusOr<scheduler::KindCatalog> kinds =
+      scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
+  if (!kinds.ok()) return Fail(kProgram, kinds.status(), std::cerr);
+
+  CoordinatorOptions coordination;
+  coordination.heartbeat_interval = std::chrono::milliseconds(options.heartbeat_interval_ms);
+  coordination.prepare_timeout = std::chrono::milliseconds(options.rollout_timeout_ms);
+  coordination.commit_timeout = std::chrono::milliseconds(options.rollout_timeout_ms);
+  AgentRegistry registry;
+  ChangeCoordinator coordinator(store->get(), &*kinds, &registry, &logger, coordination);
+  AgentService agent_service(&*tokens, &coordinator, &logger,
+                             AgentServiceOptions{options.heartbeat_interval_ms});
+  ControllerService controller_service(&*tokens, &*kinds, &coordinator, &registry);
+  absl::StatusOr<RunningGrpcServer> grpc =
+      StartGrpcServer(*grpc_address, {&controller_service, &agent_service});
   if (!grpc.ok()) return Fail(kProgram, grpc.status(), std::cerr);
   HttpApi http(&logger);
   absl::StatusOr<Address> http_bound = http.Start(*http_address);
@@ -53,6 +77,8 @@ int Run(const Options& options) {
     return Fail(kProgram, http_bound.status(), std::cerr);
   }
 
+  logger.Info("store ", store_path, " (sqlite, schema version ", SqliteStore::kSchemaVersion,
+              ")");
   logger.Info("version ", kVersion, " data dir ", options.data_dir, " users ",
               tokens->Users().size(),
               options.tokens_file ? " from " + *options.tokens_file : " (admin-token)");
@@ -62,7 +88,8 @@ int Run(const Options& options) {
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
   http.Stop();
-  grpc->server->Shutdown();
+  // Agent streams never end on their own: give in-flight calls a moment, then cancel.
+  grpc->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   grpc->server->Wait();
   logger.Info("stopped");
   return 0;
@@ -86,6 +113,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--tokens", options.tokens_file,
                  "File of 'USER TOKEN' lines; without it, user admin with DATA_DIR/admin-token");
+  app.add_option("--heartbeat-interval-ms", options.heartbeat_interval_ms,
+                 "How often agents heartbeat; an agent silent for 3 intervals is dropped")
+      ->check(CLI::Range(50u, 60000u))
+      ->capture_default_str();
+  app.add_option("--rollout-timeout-ms", options.rollout_timeout_ms,
+                 "How long each rollout phase waits for agents before reporting them as lagging")
+      ->check(CLI::Range(10u, 600000u))
+      ->capture_default_str();
   app.add_option("--store", options.store, "Store backend")
       ->check(CLI::IsMember({"sqlite"}))
       ->capture_default_str();

@@ -1,0 +1,42 @@
+// The agents connected now, by user, app and instance index. Bookkeeping only: it never
+// talks to agents itself. Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "controller/agents/agent_session.h"
+
+namespace middlepipe::controller {
+
+class AgentRegistry {
+ public:
+  using SessionPtr = std::shared_ptr<AgentSession>;
+
+  // Adds `session`; returns the session it replaces (same user, app and index: the
+  // instance reconnected), if any.
+  SessionPtr Add(SessionPtr session);
+  // Removes `session` if it is still the registered one for its instance.
+  void Remove(const SessionPtr& session);
+
+  // The sessions of one app, by index.
+  std::vector<SessionPtr> Sessions(const std::string& user, const std::string& app) const;
+  std::vector<SessionPtr> All() const;
+  // The apps of `user` that have connected instances, sorted.
+  std::vector<std::string> Apps(const std::string& user) const;
+  // The addresses of an app's instances (port 0: any port), for chains to the app.
+  std::vector<v1::Endpoint> Endpoints(const std::string& user, const std::string& app) const;
+  size_t size() const;
+
+ private:
+  using Key = std::tuple<std::string, std::string, uint32_t>;  // user, app, index
+
+  mutable std::mutex mu_;
+  std::map<Key, SessionPtr> sessions_;
+};
+
+}  // namespace middlepipe::controller
