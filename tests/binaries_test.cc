@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "proto/aggregator.grpc.pb.h"
 #include "tests/support/child_process.h"
+#include "tests/support/controller_process.h"
 #include "tests/support/grpc_health.h"
 
 namespace middlepipe {
@@ -91,44 +92,18 @@ INSTANTIATE_TEST_SUITE_P(All, EveryBinaryTest,
                            return name;
                          });
 
-// The port from a log line "... listening on HOST:PORT".
-int PortOf(const std::string& line) {
-  int port = 0;
-  EXPECT_TRUE(absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &port)) << line;
-  return port;
-}
-
 class ControllerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto started = ChildProcess::Start({kController, "--data-dir", scratch_ / "data",
-                                        "--grpc-listen", "unix://" + (scratch_ / "c.sock"),
-                                        "--http-listen", "127.0.0.1:0"},
-                                       scratch_.path());
-    ASSERT_TRUE(started.ok()) << started.status();
-    controller_.emplace(std::move(*started));
-    auto http_line = controller_->WaitForStderrLine("http listening on", seconds(20));
-    ASSERT_TRUE(http_line.has_value()) << controller_->Stderr();
-    http_port_ = PortOf(*http_line);
-  }
+  void SetUp() override { ASSERT_TRUE(controller_.Start().ok()); }
 
-  std::string Token() {
-    auto token = ReadFile(scratch_ / "data/admin-token");
-    EXPECT_TRUE(token.ok()) << token.status();
-    return token.ok() ? std::string(absl::StripTrailingAsciiWhitespace(*token)) : "";
-  }
-
-  std::vector<std::string> CliEnv(const std::string& token) {
-    return {"MP_CONTROLLER=unix://" + (scratch_ / "c.sock"), "MP_TOKEN=" + token};
-  }
+  std::string Socket() { return scratch_ / "controller.sock"; }
 
   ScratchDir scratch_;
-  std::optional<ChildProcess> controller_;
-  int http_port_ = 0;
+  testing::ControllerProcess controller_{scratch_};
 };
 
 TEST_F(ControllerTest, ServesHealthAndMetricsOverHttp) {
-  httplib::Client http("127.0.0.1", http_port_);
+  httplib::Client http("127.0.0.1", controller_.http_port());
   auto health = http.Get("/healthz");
   ASSERT_TRUE(health) << httplib::to_string(health.error());
   EXPECT_EQ(health->status, 200);
@@ -143,20 +118,20 @@ TEST_F(ControllerTest, ServesHealthAndMetricsOverHttp) {
 }
 
 TEST_F(ControllerTest, GrpcHealthServiceSaysServing) {
-  auto serving = testing::IsServing("unix://" + (scratch_ / "c.sock"), seconds(10));
+  auto serving = testing::IsServing(controller_.target(), seconds(10));
   ASSERT_TRUE(serving.ok()) << serving.status();
   EXPECT_TRUE(*serving);
 }
 
 TEST_F(ControllerTest, CreatesAdminTokenReadableOnlyByOwner) {
   struct stat info {};
-  ASSERT_EQ(stat((scratch_ / "data/admin-token").c_str(), &info), 0);
+  ASSERT_EQ(stat((controller_.data_dir() + "/admin-token").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
-  EXPECT_EQ(Token().size(), 64u);
+  EXPECT_EQ(controller_.AdminToken().size(), 64u);
 }
 
 TEST_F(ControllerTest, CliReachesControllerWithTheAdminToken) {
-  auto result = RunCommand({kCli, "version"}, scratch_.path(), CliEnv(Token()));
+  auto result = RunCommand({kCli, "version"}, scratch_.path(), controller_.CliEnv(controller_.AdminToken()));
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 0) << result->err;
   EXPECT_NE(result->out.find("controller 0.1.0 (middlepipe.v1) at unix://"), std::string::npos)
@@ -165,7 +140,8 @@ TEST_F(ControllerTest, CliReachesControllerWithTheAdminToken) {
 }
 
 TEST_F(ControllerTest, CliWithAWrongTokenIsToldSo) {
-  auto result = RunCommand({kCli, "version"}, scratch_.path(), CliEnv("not-the-token-at-all"));
+  auto result = RunCommand({kCli, "version"}, scratch_.path(),
+                           controller_.CliEnv("not-the-token-at-all"));
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_NE(result->err.find("mp: warning: controller at unix://"), std::string::npos);
   EXPECT_NE(result->err.find("unknown token"), std::string::npos) << result->err;
@@ -174,7 +150,7 @@ TEST_F(ControllerTest, CliWithAWrongTokenIsToldSo) {
 
 TEST_F(ControllerTest, SecondControllerOnTheSameSocketIsRefused) {
   auto result = RunCommand({kController, "--data-dir", scratch_ / "data2", "--grpc-listen",
-                            "unix://" + (scratch_ / "c.sock"), "--http-listen", "127.0.0.1:0"},
+                            controller_.target(), "--http-listen", "127.0.0.1:0"},
                            scratch_.path());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 1);
@@ -184,11 +160,12 @@ TEST_F(ControllerTest, SecondControllerOnTheSameSocketIsRefused) {
 }
 
 TEST_F(ControllerTest, ExitsZeroOnSigtermAfterCleanShutdown) {
-  controller_->Signal(SIGTERM);
-  std::optional<int> exit_code = controller_->WaitForExit(seconds(20));
+  ChildProcess& process = controller_.process();
+  process.Signal(SIGTERM);
+  std::optional<int> exit_code = process.WaitForExit(seconds(20));
   ASSERT_TRUE(exit_code.has_value()) << "still running 20 s after SIGTERM";
-  EXPECT_EQ(*exit_code, 0) << controller_->Stderr();
-  EXPECT_NE(controller_->Stderr().find("mp-controller INFO stopped"), std::string::npos);
+  EXPECT_EQ(*exit_code, 0) << process.Stderr();
+  EXPECT_NE(process.Stderr().find("mp-controller INFO stopped"), std::string::npos);
 }
 
 TEST(AggregatorTest, ServesHealthAnswersUnimplementedAndExitsZeroOnSigterm) {

@@ -17,9 +17,20 @@ AgentSession::AgentSession(std::string user, const v1::Register& registration, S
 
 std::string AgentSession::Name() const { return absl::StrCat(app(), "/", index()); }
 
+std::optional<uint64_t> AgentSession::SendPrepare(const v1::ControllerMessage& prepare) {
+  uint64_t sequence = 0;
+  {
+    // Numbered and sent under the lock, so sequence numbers follow the stream's order.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_ || !sender_(prepare)) return std::nullopt;
+    sequence = ++prepares_sent_;
+  }
+  return sequence;
+}
+
 void AgentSession::OnPrepareAck(const v1::PrepareAck& ack) {
   std::lock_guard<std::mutex> lock(mu_);
-  last_prepare_ack_ = ack;
+  prepare_acks_[++prepare_acks_received_] = ack;
   last_seen_ = Clock::now();
   last_seen_unix_ms_ = NowUnixMillis();
   changed_.notify_all();
@@ -46,16 +57,17 @@ void AgentSession::OnClosed() {
   changed_.notify_all();
 }
 
-std::optional<v1::PrepareAck> AgentSession::WaitPrepareAck(uint64_t epoch,
+std::optional<v1::PrepareAck> AgentSession::WaitPrepareAck(uint64_t sequence,
                                                            Clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mu_);
-  changed_.wait_until(lock, deadline, [&] {
-    return closed_ || (last_prepare_ack_.has_value() && last_prepare_ack_->epoch() == epoch);
-  });
-  if (last_prepare_ack_.has_value() && last_prepare_ack_->epoch() == epoch) {
-    return last_prepare_ack_;
-  }
-  return std::nullopt;
+  changed_.wait_until(lock, deadline,
+                      [&] { return closed_ || prepare_acks_.count(sequence) > 0; });
+  auto found = prepare_acks_.find(sequence);
+  if (found == prepare_acks_.end()) return std::nullopt;
+  v1::PrepareAck ack = found->second;
+  // Answers up to this one are consumed; later ones stay for their waiters.
+  prepare_acks_.erase(prepare_acks_.begin(), std::next(found));
+  return ack;
 }
 
 bool AgentSession::WaitCommitAck(uint64_t epoch, Clock::time_point deadline) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,6 +36,9 @@ class AgentSession {
   std::string Name() const;
 
   bool Send(const v1::ControllerMessage& message) const { return sender_(message); }
+  // Sends a Prepare; returns its sequence number on this stream (for WaitPrepareAck), or
+  // nullopt if the stream is gone.
+  std::optional<uint64_t> SendPrepare(const v1::ControllerMessage& prepare);
   void CloseStream(const std::string& reason) const { closer_(reason); }
 
   // From the stream.
@@ -44,9 +48,11 @@ class AgentSession {
   // The stream ended: wakes every waiter, which then sees no answer.
   void OnClosed();
 
-  // The agent's answer to Prepare(epoch), or nullopt if none came by `deadline` or the
-  // stream closed.
-  std::optional<v1::PrepareAck> WaitPrepareAck(uint64_t epoch, Clock::time_point deadline);
+  // The agent's answer to the Prepare that SendPrepare numbered `sequence`, or nullopt if
+  // none came by `deadline` or the stream closed. Answers are matched by their order on
+  // the stream, not by epoch: after an aborted change the next change prepares the same
+  // epoch again, and a late answer to the aborted attempt must not count for it.
+  std::optional<v1::PrepareAck> WaitPrepareAck(uint64_t sequence, Clock::time_point deadline);
   // True once the agent committed `epoch` (or a later one) by `deadline`.
   bool WaitCommitAck(uint64_t epoch, Clock::time_point deadline);
 
@@ -66,7 +72,9 @@ class AgentSession {
 
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  std::optional<v1::PrepareAck> last_prepare_ack_;
+  uint64_t prepares_sent_ = 0;
+  uint64_t prepare_acks_received_ = 0;
+  std::map<uint64_t, v1::PrepareAck> prepare_acks_;  // by sequence, until waited for
   uint64_t applied_epoch_ = 0;
   // Set by the first CommitAck on this stream: a commit of epoch 0 (no chains yet) must be
   // confirmed as much as any other.

@@ -25,18 +25,21 @@ PrepareOutcome PrepareAll(const std::vector<SessionPtr>& sessions, uint64_t epoc
   }
 
   PrepareOutcome outcome;
-  std::vector<SessionPtr> asked;
+  std::vector<std::pair<SessionPtr, uint64_t>> asked;  // with the Prepare's sequence number
   for (const SessionPtr& session : sessions) {
-    if (session->Send(message)) {
-      asked.push_back(session);
+    if (std::optional<uint64_t> sequence = session->SendPrepare(message)) {
+      asked.emplace_back(session, *sequence);
     } else {
       outcome.silent.push_back({session, "disconnected before prepare"});
     }
   }
   const auto deadline = AgentSession::Clock::now() + timeout;
-  for (const SessionPtr& session : asked) {
-    std::optional<v1::PrepareAck> ack = session->WaitPrepareAck(epoch, deadline);
-    if (!ack.has_value()) {
+  for (const auto& [session, sequence] : asked) {
+    std::optional<v1::PrepareAck> ack = session->WaitPrepareAck(sequence, deadline);
+    if (ack.has_value() && ack->epoch() != epoch) {
+      outcome.silent.push_back({session, absl::StrCat("answered prepare of epoch ", epoch,
+                                                      " for epoch ", ack->epoch())});
+    } else if (!ack.has_value()) {
       outcome.silent.push_back({session, NoAnswer(session, "prepare", timeout)});
     } else if (!ack->ok()) {
       outcome.rejected.push_back({session, ack->error()});

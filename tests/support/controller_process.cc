@@ -1,0 +1,48 @@
+#include "tests/support/controller_process.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/files.h"
+
+namespace middlepipe::testing {
+
+ControllerProcess::ControllerProcess(const ScratchDir& scratch, std::vector<std::string> extra_flags)
+    : scratch_(scratch),
+      extra_flags_(std::move(extra_flags)),
+      data_dir_(scratch / "data"),
+      socket_(scratch / "controller.sock") {}
+
+absl::Status ControllerProcess::Start() {
+  process_.reset();  // a previous run is killed first
+  std::vector<std::string> argv = {"controller/mp-controller", "--data-dir", data_dir_,
+                                   "--grpc-listen", target(), "--http-listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
+  absl::StatusOr<ChildProcess> started = ChildProcess::Start(argv, scratch_.path());
+  if (!started.ok()) return started.status();
+  process_.emplace(std::move(*started));
+  std::optional<std::string> line =
+      process_->WaitForStderrLine("http listening on", std::chrono::seconds(30));
+  if (!line.has_value()) {
+    return absl::UnavailableError(absl::StrCat("mp-controller did not start: ", process_->Stderr()));
+  }
+  if (!absl::SimpleAtoi(line->substr(line->rfind(':') + 1), &http_port_)) {
+    return absl::InternalError(absl::StrCat("no port in: ", *line));
+  }
+  return absl::OkStatus();
+}
+
+std::string ControllerProcess::AdminToken() const {
+  absl::StatusOr<std::string> token = ReadFile(data_dir_ + "/admin-token");
+  return token.ok() ? std::string(absl::StripTrailingAsciiWhitespace(*token)) : "";
+}
+
+cli::ControllerClient ControllerProcess::Client(const std::string& token) const {
+  return *cli::ControllerClient::Create({target(), token});
+}
+
+std::vector<std::string> ControllerProcess::CliEnv(const std::string& token) const {
+  return {"MP_CONTROLLER=" + target(), "MP_TOKEN=" + token};
+}
+
+}  // namespace middlepipe::testing
