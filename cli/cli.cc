@@ -4,7 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/controller_client.h"
+#include "cli/command_context.h"
+#include "cli/commands/commands.h"
 #include "common/command_line.h"
 #include "common/version.h"
 
@@ -13,57 +14,57 @@ namespace {
 
 constexpr char kProgram[] = "mp";
 
-struct GlobalOptions {
-  std::string controller = "127.0.0.1:7400";
-  std::string token;
-  bool json = false;
-};
-
 // `mp version`: the CLI's version, and the controller's when it answers. The controller
 // being away is a warning, not a failure: the CLI's own version is still the answer.
-int Version(const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+void Version(CommandContext& context) {
   nlohmann::json result = {{"client", {{"version", kVersion}, {"api", kApiVersion}}}};
-  if (!options.json) out << kProgram << " " << kVersion << " (" << kApiVersion << ")\n";
+  if (!context.json) context.out() << kProgram << " " << kVersion << " (" << kApiVersion << ")\n";
 
   absl::StatusOr<ControllerClient> client =
-      ControllerClient::Create({options.controller, options.token});
-  if (!client.ok()) return Fail(kProgram, client.status(), err);
+      ControllerClient::Create({context.controller, context.token});
+  if (!client.ok()) {
+    context.Fail(client.status());
+    return;
+  }
   auto version = client->Call(&v1::Controller::Stub::GetVersion, v1::GetVersionRequest());
   if (version.ok()) {
     result["controller"] = {{"version", version->version()},
                             {"api", version->api()},
                             {"address", client->address().ToString()},
                             {"user", version->user()}};
-    if (!options.json) {
-      out << "controller " << version->version() << " (" << version->api() << ") at "
-          << client->address().ToString() << ", user " << version->user() << "\n";
+    if (!context.json) {
+      context.out() << "controller " << version->version() << " (" << version->api() << ") at "
+                    << client->address().ToString() << ", user " << version->user() << "\n";
     }
   } else {
     result["controller"] = nullptr;
     result["controller_error"] = std::string(version.status().message());
-    err << kProgram << ": warning: " << version.status().message() << "\n";
+    context.Warn(std::string(version.status().message()));
   }
-  if (options.json) out << result.dump(2) << "\n";
-  return 0;
+  if (context.json) context.out() << result.dump(2) << "\n";
 }
 
 }  // namespace
 
 int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
-  GlobalOptions options;
+  CommandContext context(out, err);
   CLI::App app("middlepipe: network functions as connectivity options between apps and services",
                kProgram);
   // Not require_subcommand(): CLI11 checks that before unknown flags, and would answer
   // `mp --bad-flag` with "a subcommand is required" instead of naming the flag.
-  app.add_option("--controller", options.controller, "Controller address: HOST:PORT or unix:///PATH")
+  app.add_option("--controller", context.controller, "Controller address: HOST:PORT or unix:///PATH")
       ->envname("MP_CONTROLLER")
       ->capture_default_str();
-  app.add_option("--token", options.token, "Bearer token of your user")->envname("MP_TOKEN");
-  app.add_flag("--json", options.json, "Print results as JSON");
+  app.add_option("--token", context.token, "Bearer token of your user")->envname("MP_TOKEN");
+  app.add_flag("--json", context.json, "Print results as JSON");
+  app.footer("Run 'mp COMMAND --help' for a command's arguments and an example.");
 
-  int exit_code = 0;
   app.add_subcommand("version", "Print the versions of mp and of the controller")
-      ->callback([&] { exit_code = Version(options, out, err); });
+      ->callback([&context] { Version(context); })
+      ->footer("Example:\n  mp version");
+  AddMiddlepipeCommands(app, context);
+  AddBindingCommands(app, context);
+  AddServiceCommands(app, context);
 
   if (auto parse_exit = ParseCommandLine(app, argc, argv, out, err)) return *parse_exit;
   if (app.get_subcommands().empty()) {
@@ -71,7 +72,7 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         << "Run '" << kProgram << " --help' for the commands.\n";
     return kExitUsage;
   }
-  return exit_code;
+  return context.exit_code();
 }
 
 }  // namespace middlepipe::cli
