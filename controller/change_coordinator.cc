@@ -39,9 +39,14 @@ struct AppStep {
 }  // namespace
 
 ChangeCoordinator::ChangeCoordinator(Store* store, const scheduler::KindCatalog* kinds,
-                                     AgentRegistry* registry, Logger* logger,
-                                     CoordinatorOptions options)
-    : store_(store), kinds_(kinds), registry_(registry), logger_(logger), options_(options) {
+                                     AgentRegistry* registry, ControllerMetrics* metrics,
+                                     Logger* logger, CoordinatorOptions options)
+    : store_(store),
+      kinds_(kinds),
+      registry_(registry),
+      metrics_(metrics),
+      logger_(logger),
+      options_(options) {
   sync_thread_ = std::thread([this] { SyncWorker(); });
   reaper_thread_ = std::thread([this] { ReaperWorker(); });
 }
@@ -128,6 +133,7 @@ absl::StatusOr<v1::Rollout> ChangeCoordinator::Apply(const std::string& user,
   };
   if (!rejections.empty()) {
     abort_all("rejected by another instance");
+    metrics_->RecordFailedRollout();
     logger_->Warning("user ", user, ": change aborted: ", absl::StrJoin(rejections, "; "));
     return absl::FailedPreconditionError(
         absl::StrCat(absl::StrJoin(rejections, "; "), "; nothing was changed"));
@@ -152,6 +158,7 @@ absl::StatusOr<v1::Rollout> ChangeCoordinator::Apply(const std::string& user,
 
   // 4. Commit where prepared.
   v1::Rollout rollout;
+  if (steps.empty()) return rollout;
   for (AppStep& step : steps) {
     CommitOutcome commit = CommitAll(step.prepare.prepared, step.epoch, options_.commit_timeout);
     for (const SessionPtr& session : commit.applied) session->SetState(v1::INSTANCE_STATE_READY);
@@ -169,6 +176,9 @@ absl::StatusOr<v1::Rollout> ChangeCoordinator::Apply(const std::string& user,
                           .count(),
                   " us");
   }
+  metrics_->RecordRollout(std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - started),
+                          steps.size());
   return rollout;
 }
 
@@ -250,7 +260,7 @@ void ChangeCoordinator::Sync(const std::string& user, const std::string& app,
 void ChangeCoordinator::QueueSync(const SessionPtr& session) {
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
-    if (!queued_.insert(session.get()).second) return;
+    if (!syncing_.insert(session.get()).second) return;
     sync_queue_.push_back(session);
   }
   queue_changed_.notify_all();
@@ -264,7 +274,6 @@ void ChangeCoordinator::SyncWorker() {
       queue_changed_.wait(lock, [this] { return stopping_ || !sync_queue_.empty(); });
       if (stopping_) return;
       batch.swap(sync_queue_);
-      queued_.clear();
     }
     // One round per app for everything that arrived meanwhile: a thousand instances
     // starting at once cost a handful of rounds, not a thousand.
@@ -276,6 +285,8 @@ void ChangeCoordinator::SyncWorker() {
       std::lock_guard<std::mutex> user_lock(UserLock(key.first));
       Sync(key.first, key.second, sessions);
     }
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    for (const SessionPtr& session : batch) syncing_.erase(session.get());
   }
 }
 

@@ -32,6 +32,7 @@
 #include "controller/agents/agent_events.h"
 #include "controller/agents/agent_registry.h"
 #include "controller/chains.h"
+#include "controller/controller_metrics.h"
 #include "controller/store/store.h"
 #include "proto/controller.pb.h"
 #include "scheduler/kind_catalog.h"
@@ -54,7 +55,7 @@ class ChangeCoordinator final : public AgentEvents {
 
   // None of the pointers is owned; all must outlive the coordinator.
   ChangeCoordinator(Store* store, const scheduler::KindCatalog* kinds, AgentRegistry* registry,
-                    Logger* logger, CoordinatorOptions options);
+                    ControllerMetrics* metrics, Logger* logger, CoordinatorOptions options);
   ~ChangeCoordinator() override;
 
   // Applies `mutation` for `user` and rolls out what it changes. The rollout is empty
@@ -95,6 +96,7 @@ class ChangeCoordinator final : public AgentEvents {
   Store* const store_;
   const scheduler::KindCatalog* const kinds_;
   AgentRegistry* const registry_;
+  ControllerMetrics* const metrics_;
   Logger* const logger_;
   const CoordinatorOptions options_;
 
@@ -108,7 +110,9 @@ class ChangeCoordinator final : public AgentEvents {
   std::mutex queue_mu_;
   std::condition_variable queue_changed_;
   std::deque<std::shared_ptr<AgentSession>> sync_queue_;
-  std::set<AgentSession*> queued_;  // at most one queued sync per session
+  // Sessions queued or being synced: at most one sync per session at a time, so a
+  // heartbeat that arrives mid-sync (still at the old epoch) does not queue another.
+  std::set<AgentSession*> syncing_;
   bool stopping_ = false;
 
   std::thread sync_thread_;

@@ -26,16 +26,21 @@ std::string Arrow(const v1::Binding& binding) {
   return absl::StrCat(binding.app(), " -> ", binding.service());
 }
 
-// Runs the handler body for an authenticated caller.
-template <typename Body>
-grpc::Status AsUser(grpc::ServerContext* context, const TokenTable& tokens, Body body) {
-  std::string user;
-  grpc::Status authenticated = Authenticate(*context, tokens, &user);
-  if (!authenticated.ok()) return authenticated;
-  return ToGrpc(body(user));
+std::string CodeName(grpc::StatusCode code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 }  // namespace
+
+grpc::Status ControllerService::AsUser(
+    grpc::ServerContext* context, const char* method,
+    const std::function<absl::Status(const std::string& user)>& body) {
+  std::string user;
+  grpc::Status status = Authenticate(*context, *tokens_, &user);
+  if (status.ok()) status = ToGrpc(body(user));
+  metrics_->RecordRequest(method, CodeName(status.error_code()));
+  return status;
+}
 
 std::vector<std::string> ControllerService::KnownApps(StoreTransaction& tx,
                                                       const std::string& user) const {
@@ -50,7 +55,7 @@ std::vector<std::string> ControllerService::KnownApps(StoreTransaction& tx,
 grpc::Status ControllerService::GetVersion(grpc::ServerContext* context,
                                            const v1::GetVersionRequest* request,
                                            v1::GetVersionResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) {
+  return AsUser(context, "GetVersion", [&](const std::string& user) {
     response->set_version(kVersion);
     response->set_api(kApiVersion);
     response->set_user(user);
@@ -61,7 +66,7 @@ grpc::Status ControllerService::GetVersion(grpc::ServerContext* context,
 grpc::Status ControllerService::ListKinds(grpc::ServerContext* context,
                                           const v1::ListKindsRequest* request,
                                           v1::ListKindsResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string&) {
+  return AsUser(context, "ListKinds", [&](const std::string&) {
     for (const scheduler::KindDescriptor* kind : kinds_->List()) {
       v1::KindInfo* info = response->add_kinds();
       info->set_name(kind->name);
@@ -77,7 +82,7 @@ grpc::Status ControllerService::ListKinds(grpc::ServerContext* context,
 grpc::Status ControllerService::CreateMiddlepipe(grpc::ServerContext* context,
                                                  const v1::CreateMiddlepipeRequest* request,
                                                  v1::CreateMiddlepipeResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+  return AsUser(context, "CreateMiddlepipe", [&](const std::string& user) -> absl::Status {
     if (absl::Status name = ValidateName("middlepipe name", request->name()); !name.ok()) {
       return name;
     }
@@ -111,7 +116,7 @@ grpc::Status ControllerService::CreateMiddlepipe(grpc::ServerContext* context,
 grpc::Status ControllerService::UpdateMiddlepipe(grpc::ServerContext* context,
                                                  const v1::UpdateMiddlepipeRequest* request,
                                                  v1::UpdateMiddlepipeResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+  return AsUser(context, "UpdateMiddlepipe", [&](const std::string& user) -> absl::Status {
     const int64_t now = NowUnixMillis();
     v1::Middlepipe updated;
     absl::StatusOr<v1::Rollout> rollout =
@@ -140,7 +145,7 @@ grpc::Status ControllerService::UpdateMiddlepipe(grpc::ServerContext* context,
 grpc::Status ControllerService::DeleteMiddlepipe(grpc::ServerContext* context,
                                                  const v1::DeleteMiddlepipeRequest* request,
                                                  v1::DeleteMiddlepipeResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+  return AsUser(context, "DeleteMiddlepipe", [&](const std::string& user) -> absl::Status {
     absl::StatusOr<v1::Rollout> rollout =
         coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
           absl::StatusOr<std::optional<v1::Middlepipe>> existing =
@@ -176,7 +181,7 @@ grpc::Status ControllerService::DeleteMiddlepipe(grpc::ServerContext* context,
 grpc::Status ControllerService::ListMiddlepipes(grpc::ServerContext* context,
                                                 const v1::ListMiddlepipesRequest* request,
                                                 v1::ListMiddlepipesResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) {
+  return AsUser(context, "ListMiddlepipes", [&](const std::string& user) {
     return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
       absl::StatusOr<std::vector<v1::Middlepipe>> middlepipes = tx.ListMiddlepipes(user);
       if (!middlepipes.ok()) return middlepipes.status();
@@ -197,7 +202,7 @@ grpc::Status ControllerService::ListMiddlepipes(grpc::ServerContext* context,
 grpc::Status ControllerService::GetMiddlepipe(grpc::ServerContext* context,
                                               const v1::GetMiddlepipeRequest* request,
                                               v1::GetMiddlepipeResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+  return AsUser(context, "GetMiddlepipe", [&](const std::string& user) -> absl::Status {
     absl::Status read = coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
       absl::StatusOr<std::optional<v1::Middlepipe>> middlepipe =
           tx.GetMiddlepipe(user, request->name());
@@ -224,7 +229,7 @@ grpc::Status ControllerService::GetMiddlepipe(grpc::ServerContext* context,
 grpc::Status ControllerService::BindMiddlepipe(grpc::ServerContext* context,
                                                const v1::BindMiddlepipeRequest* request,
                                                v1::BindMiddlepipeResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+  return AsUser(context, "BindMiddlepipe", [&](const std::string& user) -> absl::Status {
     for (const auto& [what, name] : {std::pair{"app name", &request->app()},
                                      std::pair{"service name", &request->service()}}) {
       if (absl::Status valid = ValidateName(what, *name); !valid.ok()) return valid;
@@ -279,7 +284,7 @@ grpc::Status ControllerService::BindMiddlepipe(grpc::ServerContext* context,
 grpc::Status ControllerService::UnbindMiddlepipe(grpc::ServerContext* context,
                                                  const v1::UnbindMiddlepipeRequest* request,
                                                  v1::UnbindMiddlepipeResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+  return AsUser(context, "UnbindMiddlepipe", [&](const std::string& user) -> absl::Status {
     absl::StatusOr<v1::Rollout> rollout =
         coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
           absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
@@ -303,7 +308,7 @@ grpc::Status ControllerService::UnbindMiddlepipe(grpc::ServerContext* context,
 grpc::Status ControllerService::GetChain(grpc::ServerContext* context,
                                          const v1::GetChainRequest* request,
                                          v1::GetChainResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+  return AsUser(context, "GetChain", [&](const std::string& user) -> absl::Status {
     uint64_t epoch = 0;
     absl::StatusOr<std::vector<v1::Chain>> chains =
         coordinator_->CommittedChains(user, request->app(), &epoch);
@@ -323,7 +328,7 @@ grpc::Status ControllerService::GetChain(grpc::ServerContext* context,
 grpc::Status ControllerService::RegisterService(grpc::ServerContext* context,
                                                 const v1::RegisterServiceRequest* request,
                                                 v1::RegisterServiceResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) -> absl::Status {
+  return AsUser(context, "RegisterService", [&](const std::string& user) -> absl::Status {
     if (absl::Status name = ValidateName("service name", request->name()); !name.ok()) return name;
     if (request->endpoints().empty()) {
       return absl::InvalidArgumentError("a service needs at least one HOST:PORT endpoint");
@@ -358,7 +363,7 @@ grpc::Status ControllerService::RegisterService(grpc::ServerContext* context,
 grpc::Status ControllerService::ListServices(grpc::ServerContext* context,
                                              const v1::ListServicesRequest* request,
                                              v1::ListServicesResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) {
+  return AsUser(context, "ListServices", [&](const std::string& user) {
     return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
       absl::StatusOr<std::vector<v1::Service>> registered = tx.ListServices(user);
       if (!registered.ok()) return registered.status();
@@ -382,7 +387,7 @@ grpc::Status ControllerService::ListServices(grpc::ServerContext* context,
 grpc::Status ControllerService::ListApps(grpc::ServerContext* context,
                                          const v1::ListAppsRequest* request,
                                          v1::ListAppsResponse* response) {
-  return AsUser(context, *tokens_, [&](const std::string& user) {
+  return AsUser(context, "ListApps", [&](const std::string& user) {
     return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
       for (const std::string& name : KnownApps(tx, user)) {
         v1::App* app = response->add_apps();

@@ -8,6 +8,7 @@
 
 #include "controller/agents/agent_registry.h"
 #include "controller/change_coordinator.h"
+#include "controller/controller_metrics.h"
 #include "controller/tokens.h"
 #include "proto/controller.grpc.pb.h"
 #include "scheduler/kind_catalog.h"
@@ -18,8 +19,13 @@ class ControllerService final : public v1::Controller::Service {
  public:
   // None of the pointers is owned; all must outlive the service.
   ControllerService(const TokenTable* tokens, const scheduler::KindCatalog* kinds,
-                    ChangeCoordinator* coordinator, const AgentRegistry* registry)
-      : tokens_(tokens), kinds_(kinds), coordinator_(coordinator), registry_(registry) {}
+                    ChangeCoordinator* coordinator, const AgentRegistry* registry,
+                    ControllerMetrics* metrics)
+      : tokens_(tokens),
+        kinds_(kinds),
+        coordinator_(coordinator),
+        registry_(registry),
+        metrics_(metrics) {}
 
   grpc::Status GetVersion(grpc::ServerContext* context, const v1::GetVersionRequest* request,
                           v1::GetVersionResponse* response) override;
@@ -56,6 +62,10 @@ class ControllerService final : public v1::Controller::Service {
                         v1::ListAppsResponse* response) override;
 
  private:
+  // Authenticates the caller, runs `body` as that user, counts the call.
+  grpc::Status AsUser(grpc::ServerContext* context, const char* method,
+                      const std::function<absl::Status(const std::string& user)>& body);
+
   // Apps of the user: those with stored chains and those with connected instances.
   std::vector<std::string> KnownApps(StoreTransaction& tx, const std::string& user) const;
 
@@ -63,6 +73,7 @@ class ControllerService final : public v1::Controller::Service {
   const scheduler::KindCatalog* const kinds_;
   ChangeCoordinator* const coordinator_;
   const AgentRegistry* const registry_;
+  ControllerMetrics* const metrics_;
 };
 
 }  // namespace middlepipe::controller

@@ -7,7 +7,8 @@
 
 namespace middlepipe::controller {
 
-HttpApi::HttpApi(Logger* logger) : logger_(logger), server_(std::make_unique<httplib::Server>()) {
+HttpApi::HttpApi(Logger* logger, std::function<std::string()> metrics)
+    : logger_(logger), metrics_(std::move(metrics)), server_(std::make_unique<httplib::Server>()) {
   Routes();
 }
 
@@ -26,7 +27,7 @@ void HttpApi::Routes() {
                      "\",api=\"", kApiVersion, "\"} 1\n",
                      "# HELP mp_http_requests_total HTTP requests the controller served.\n",
                      "# TYPE mp_http_requests_total counter\n",
-                     "mp_http_requests_total ", requests_served_.load(), "\n"),
+                     "mp_http_requests_total ", requests_served_.load(), "\n", metrics_()),
         "text/plain; version=0.0.4");
   });
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <string>
 #include <memory>
 #include <thread>
 
@@ -18,7 +20,8 @@ namespace middlepipe::controller {
 
 class HttpApi {
  public:
-  explicit HttpApi(Logger* logger);
+  // `metrics` renders the controller's figures (Prometheus text) for /metrics.
+  HttpApi(Logger* logger, std::function<std::string()> metrics);
   ~HttpApi();
 
   HttpApi(const HttpApi&) = delete;
@@ -35,6 +38,7 @@ class HttpApi {
   void Routes();
 
   Logger* const logger_;
+  const std::function<std::string()> metrics_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<uint64_t> requests_served_{0};

@@ -15,6 +15,7 @@
 #include "controller/agents/agent_registry.h"
 #include "controller/agents/agent_service.h"
 #include "controller/change_coordinator.h"
+#include "controller/controller_metrics.h"
 #include "controller/controller_service.h"
 #include "controller/http_api.h"
 #include "controller/store/sqlite_store.h"
@@ -63,14 +64,15 @@ int Run(const Options& options) {
   coordination.prepare_timeout = std::chrono::milliseconds(options.rollout_timeout_ms);
   coordination.commit_timeout = std::chrono::milliseconds(options.rollout_timeout_ms);
   AgentRegistry registry;
-  ChangeCoordinator coordinator(store->get(), &*kinds, &registry, &logger, coordination);
+  ControllerMetrics metrics([&registry] { return registry.size(); });
+  ChangeCoordinator coordinator(store->get(), &*kinds, &registry, &metrics, &logger, coordination);
   AgentService agent_service(&*tokens, &coordinator, &logger,
                              AgentServiceOptions{options.heartbeat_interval_ms});
-  ControllerService controller_service(&*tokens, &*kinds, &coordinator, &registry);
+  ControllerService controller_service(&*tokens, &*kinds, &coordinator, &registry, &metrics);
   absl::StatusOr<RunningGrpcServer> grpc =
       StartGrpcServer(*grpc_address, {&controller_service, &agent_service});
   if (!grpc.ok()) return Fail(kProgram, grpc.status(), std::cerr);
-  HttpApi http(&logger);
+  HttpApi http(&logger, [&metrics] { return metrics.Render(); });
   absl::StatusOr<Address> http_bound = http.Start(*http_address);
   if (!http_bound.ok()) {
     grpc->server->Shutdown();

@@ -115,6 +115,9 @@ TEST_F(ControllerTest, ServesHealthAndMetricsOverHttp) {
   EXPECT_NE(metrics->body.find("mp_build_info{version=\"0.1.0\",api=\"middlepipe.v1\"} 1"),
             std::string::npos)
       << metrics->body;
+  EXPECT_NE(metrics->body.find("\nmp_controller_connected_agents 0\n"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("# TYPE mp_controller_rollout_seconds histogram"), std::string::npos);
 }
 
 TEST_F(ControllerTest, GrpcHealthServiceSaysServing) {
