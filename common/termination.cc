@@ -8,11 +8,7 @@ TerminationSignals::TerminationSignals() {
   sigemptyset(&signals_);
   sigaddset(&signals_, SIGTERM);
   sigaddset(&signals_, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals_, &previous_mask_);
-}
-
-TerminationSignals::~TerminationSignals() {
-  pthread_sigmask(SIG_SETMASK, &previous_mask_, nullptr);
+  pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
 }
 
 int TerminationSignals::Wait() {

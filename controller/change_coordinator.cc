@@ -121,7 +121,8 @@ absl::StatusOr<v1::Rollout> ChangeCoordinator::Apply(const std::string& user,
   // 2. Prepare everywhere; any rejection fails the whole change.
   std::vector<std::string> rejections;
   for (AppStep& step : steps) {
-    step.prepare = PrepareAll(step.sessions, step.epoch, step.chains, options_.prepare_timeout);
+    step.prepare = PrepareAll(step.sessions, step.epoch, step.chains,
+                              options_.aggregator_address(user), options_.prepare_timeout);
     for (const Laggard& rejected : step.prepare.rejected) {
       rejections.push_back(absl::StrCat("instance ", rejected.session->Name(),
                                         " cannot build epoch ", step.epoch, ": ",
@@ -237,7 +238,8 @@ void ChangeCoordinator::Sync(const std::string& user, const std::string& app,
     std::lock_guard<std::mutex> lock(epochs_mu_);
     committed_epochs_[{user, app}] = epoch;
   }
-  PrepareOutcome prepare = PrepareAll(sessions, epoch, *chains, options_.prepare_timeout);
+  PrepareOutcome prepare = PrepareAll(sessions, epoch, *chains, options_.aggregator_address(user),
+                                      options_.prepare_timeout);
   for (const Laggard& rejected : prepare.rejected) {
     rejected.session->SetState(v1::INSTANCE_STATE_STARTING,
                                absl::StrCat("cannot build epoch ", epoch, ": ", rejected.reason));

@@ -45,6 +45,9 @@ struct CoordinatorOptions {
   std::chrono::milliseconds heartbeat_interval{1000};
   // An agent silent for this many intervals is dropped.
   int missed_heartbeats = 3;
+  // The user's aggregator address, sent with every Prepare (empty: none).
+  std::function<std::string(const std::string& user)> aggregator_address =
+      [](const std::string&) { return std::string(); };
 };
 
 class ChangeCoordinator final : public AgentEvents {

@@ -108,6 +108,7 @@ grpc::Status ControllerService::CreateMiddlepipe(grpc::ServerContext* context,
           return tx.PutMiddlepipe(user, middlepipe);
         });
     if (!rollout.ok()) return rollout.status();
+    aggregators_->EnsureRunning(user);  // the user's first middlepipe starts it
     *response->mutable_middlepipe() = middlepipe;
     return absl::OkStatus();
   });
@@ -219,9 +220,12 @@ grpc::Status ControllerService::GetMiddlepipe(grpc::ServerContext* context,
       return absl::OkStatus();
     });
     if (!read.ok()) return read;
-    // Live state comes from the user's aggregator, which this controller does not start
-    // yet (see the aggregator issue); say so instead of showing nothing.
-    response->set_live_error("no aggregator is running for user " + user);
+    // Live state comes from the user's aggregator; until it serves queries (the
+    // aggregator issue), say so instead of showing nothing.
+    const std::string aggregator = aggregators_->Address(user);
+    response->set_live_error(aggregator.empty()
+                                 ? "no aggregator is running for user " + user
+                                 : "the aggregator at " + aggregator + " does not serve live state yet");
     return absl::OkStatus();
   });
 }

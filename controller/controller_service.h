@@ -7,6 +7,7 @@
 #pragma once
 
 #include "controller/agents/agent_registry.h"
+#include "controller/aggregator_supervisor.h"
 #include "controller/change_coordinator.h"
 #include "controller/controller_metrics.h"
 #include "controller/tokens.h"
@@ -20,12 +21,13 @@ class ControllerService final : public v1::Controller::Service {
   // None of the pointers is owned; all must outlive the service.
   ControllerService(const TokenTable* tokens, const scheduler::KindCatalog* kinds,
                     ChangeCoordinator* coordinator, const AgentRegistry* registry,
-                    ControllerMetrics* metrics)
+                    ControllerMetrics* metrics, AggregatorSupervisor* aggregators)
       : tokens_(tokens),
         kinds_(kinds),
         coordinator_(coordinator),
         registry_(registry),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        aggregators_(aggregators) {}
 
   grpc::Status GetVersion(grpc::ServerContext* context, const v1::GetVersionRequest* request,
                           v1::GetVersionResponse* response) override;
@@ -74,6 +76,7 @@ class ControllerService final : public v1::Controller::Service {
   ChangeCoordinator* const coordinator_;
   const AgentRegistry* const registry_;
   ControllerMetrics* const metrics_;
+  AggregatorSupervisor* const aggregators_;
 };
 
 }  // namespace middlepipe::controller

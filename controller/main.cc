@@ -12,7 +12,10 @@
 #include "common/logger.h"
 #include "common/termination.h"
 #include "common/version.h"
+#include <unistd.h>
+
 #include "controller/agents/agent_registry.h"
+#include "controller/aggregator_supervisor.h"
 #include "controller/agents/agent_service.h"
 #include "controller/change_coordinator.h"
 #include "controller/controller_metrics.h"
@@ -36,7 +39,22 @@ struct Options {
   std::string store = "sqlite";
   uint32_t heartbeat_interval_ms = 1000;
   uint32_t rollout_timeout_ms = 3000;
+  std::string aggregator_binary;  // empty: next to this binary
 };
+
+// mp-aggregator next to this binary: installed side by side, or in Bazel's output tree.
+std::string FindAggregatorBinary() {
+  char self[4096];
+  ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (length <= 0) return "";
+  std::string directory(self, static_cast<size_t>(length));
+  directory.resize(directory.rfind('/'));
+  for (const std::string& candidate :
+       {directory + "/mp-aggregator", directory + "/../aggregator/mp-aggregator"}) {
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
 
 int Run(const Options& options) {
   TerminationSignals termination;  // before any thread starts
@@ -63,12 +81,31 @@ int Run(const Options& options) {
   coordination.heartbeat_interval = std::chrono::milliseconds(options.heartbeat_interval_ms);
   coordination.prepare_timeout = std::chrono::milliseconds(options.rollout_timeout_ms);
   coordination.commit_timeout = std::chrono::milliseconds(options.rollout_timeout_ms);
+  AggregatorSupervisorOptions aggregation;
+  aggregation.binary = options.aggregator_binary == "none"  ? ""
+                       : options.aggregator_binary.empty() ? FindAggregatorBinary()
+                                                           : options.aggregator_binary;
+  aggregation.socket_dir = options.data_dir + "/aggregators";
+  AggregatorSupervisor aggregators(aggregation, &logger);
+  coordination.aggregator_address = [&aggregators](const std::string& user) {
+    return aggregators.Address(user);
+  };
   AgentRegistry registry;
   ControllerMetrics metrics([&registry] { return registry.size(); });
   ChangeCoordinator coordinator(store->get(), &*kinds, &registry, &metrics, &logger, coordination);
   AgentService agent_service(&*tokens, &coordinator, &logger,
-                             AgentServiceOptions{options.heartbeat_interval_ms});
-  ControllerService controller_service(&*tokens, &*kinds, &coordinator, &registry, &metrics);
+                             AgentServiceOptions{options.heartbeat_interval_ms,
+                                                 coordination.aggregator_address});
+  ControllerService controller_service(&*tokens, &*kinds, &coordinator, &registry, &metrics,
+                                       &aggregators);
+  // Users with middlepipes get their aggregators back after a controller restart.
+  absl::Status provisioned = (*store)->DryRun([&aggregators](StoreTransaction& tx) {
+    absl::StatusOr<std::vector<std::string>> users = tx.ListUsersWithMiddlepipes();
+    if (!users.ok()) return users.status();
+    for (const std::string& user : *users) aggregators.EnsureRunning(user);
+    return absl::OkStatus();
+  });
+  if (!provisioned.ok()) return Fail(kProgram, provisioned, std::cerr);
   absl::StatusOr<RunningGrpcServer> grpc =
       StartGrpcServer(*grpc_address, {&controller_service, &agent_service});
   if (!grpc.ok()) return Fail(kProgram, grpc.status(), std::cerr);
@@ -93,6 +130,7 @@ int Run(const Options& options) {
   // Agent streams never end on their own: give in-flight calls a moment, then cancel.
   grpc->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   grpc->server->Wait();
+  aggregators.Stop();
   logger.Info("stopped");
   return 0;
 }
@@ -123,6 +161,8 @@ int main(int argc, char** argv) {
                  "How long each rollout phase waits for agents before reporting them as lagging")
       ->check(CLI::Range(10u, 600000u))
       ->capture_default_str();
+  app.add_option("--aggregator-binary", options.aggregator_binary,
+                 "mp-aggregator to run per user (default: next to this binary; none: disable)");
   app.add_option("--store", options.store, "Store backend")
       ->check(CLI::IsMember({"sqlite"}))
       ->capture_default_str();

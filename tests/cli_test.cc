@@ -83,8 +83,8 @@ TEST_F(CliTest, CreateBindChainAndDeleteAsAUserWould) {
 TEST_F(CliTest, RolloutLineCountsInstances) {
   std::vector<std::unique_ptr<testing::FakeAgent>> agents;
   for (uint32_t i = 0; i < 3; ++i) {
-    agents.push_back(std::make_unique<testing::FakeAgent>(testing::FakeAgentOptions{
-        controller_.target(), controller_.AdminToken(), "web", i, "198.18.0.1", "", false}));
+    agents.push_back(std::make_unique<testing::FakeAgent>(
+        testing::AgentOptions(controller_.target(), controller_.AdminToken(), "web", i)));
     ASSERT_TRUE(agents.back()->WaitForEpoch(0, seconds(20)));
   }
   Ok({"create-middlepipe", "monitor", "watch"});

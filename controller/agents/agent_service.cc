@@ -160,6 +160,7 @@ class AgentStream final : public Reactor {
     v1::ControllerMessage welcome;
     welcome.mutable_welcome()->set_user(user_);
     welcome.mutable_welcome()->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+    welcome.mutable_welcome()->set_aggregator_address(options_.aggregator_address(user_));
     outbox_->Send(welcome);
     events_->OnRegistered(session_);
     return grpc::Status::OK;

@@ -7,6 +7,9 @@
 // at a time, as gRPC requires).
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include "common/logger.h"
 #include "controller/agents/agent_events.h"
 #include "controller/tokens.h"
@@ -17,6 +20,9 @@ namespace middlepipe::controller {
 struct AgentServiceOptions {
   // Told to agents in Welcome.
   uint32_t heartbeat_interval_ms = 1000;
+  // The user's aggregator address for Welcome (empty: none runs yet).
+  std::function<std::string(const std::string& user)> aggregator_address =
+      [](const std::string&) { return std::string(); };
 };
 
 class AgentService final : public v1::AgentControl::CallbackService {

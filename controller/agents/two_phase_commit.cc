@@ -14,10 +14,12 @@ std::string NoAnswer(const SessionPtr& session, const char* phase,
 }  // namespace
 
 PrepareOutcome PrepareAll(const std::vector<SessionPtr>& sessions, uint64_t epoch,
-                          const std::vector<v1::Chain>& chains, std::chrono::milliseconds timeout) {
+                          const std::vector<v1::Chain>& chains,
+                          const std::string& aggregator_address, std::chrono::milliseconds timeout) {
   v1::ControllerMessage message;
   v1::Prepare* prepare = message.mutable_prepare();
   prepare->set_epoch(epoch);
+  prepare->set_aggregator_address(aggregator_address);
   for (const v1::Chain& chain : chains) {
     v1::Chain* stamped = prepare->add_chains();
     *stamped = chain;

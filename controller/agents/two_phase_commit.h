@@ -35,9 +35,11 @@ struct PrepareOutcome {
   std::vector<Laggard> silent;
 };
 
-// Phase one: sends Prepare(epoch, chains) to every session and collects the answers.
+// Phase one: sends Prepare(epoch, chains, aggregator address) to every session and
+// collects the answers.
 PrepareOutcome PrepareAll(const std::vector<SessionPtr>& sessions, uint64_t epoch,
-                          const std::vector<v1::Chain>& chains, std::chrono::milliseconds timeout);
+                          const std::vector<v1::Chain>& chains,
+                          const std::string& aggregator_address, std::chrono::milliseconds timeout);
 
 // Cancels a prepared epoch on every session in `prepared`.
 void AbortAll(const std::vector<SessionPtr>& prepared, uint64_t epoch, const std::string& reason);

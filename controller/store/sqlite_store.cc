@@ -303,6 +303,17 @@ class SqliteTransaction final : public StoreTransaction {
     return apps;
   }
 
+  absl::StatusOr<std::vector<std::string>> ListUsersWithMiddlepipes() override {
+    Statement select(db_, "SELECT DISTINCT user FROM middlepipes ORDER BY user");
+    std::vector<std::string> users;
+    absl::Status read = select.ForEachRow([&] {
+      users.push_back(select.Text(0));
+      return absl::OkStatus();
+    });
+    if (!read.ok()) return read;
+    return users;
+  }
+
  private:
   static v1::Middlepipe MiddlepipeFrom(const Statement& row) {
     v1::Middlepipe middlepipe;

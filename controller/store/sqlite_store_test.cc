@@ -108,6 +108,7 @@ TEST_F(SqliteStoreTest, UsersNeverSeeEachOthersObjects) {
                     EXPECT_TRUE(tx.PutMiddlepipe("bob", Breaker("shared-name")).ok());
                     EXPECT_TRUE(tx.DeleteMiddlepipe("bob", "shared-name").ok());
                     EXPECT_TRUE(tx.GetMiddlepipe("alice", "shared-name")->has_value());
+                    EXPECT_EQ(*tx.ListUsersWithMiddlepipes(), std::vector<std::string>{"alice"});
                     return absl::OkStatus();
                   })
                   .ok());

@@ -53,6 +53,10 @@ class StoreTransaction {
                                 uint64_t epoch) = 0;
   // Apps the store has an epoch for, sorted.
   virtual absl::StatusOr<std::vector<std::string>> ListApps(const std::string& user) = 0;
+
+  // Users that own at least one middlepipe, sorted (the controller starts their
+  // aggregators when it starts).
+  virtual absl::StatusOr<std::vector<std::string>> ListUsersWithMiddlepipes() = 0;
 };
 
 class Store {

@@ -4,6 +4,16 @@
 
 namespace middlepipe::testing {
 
+FakeAgentOptions AgentOptions(const std::string& target, const std::string& token,
+                              const std::string& app, uint32_t index) {
+  FakeAgentOptions options;
+  options.target = target;
+  options.token = token;
+  options.app = app;
+  options.index = index;
+  return options;
+}
+
 FakeAgent::FakeAgent(FakeAgentOptions options) : options_(std::move(options)) {
   stub_ = v1::AgentControl::NewStub(
       grpc::CreateChannel(options_.target, grpc::InsecureChannelCredentials()));
@@ -38,8 +48,11 @@ void FakeAgent::ReadLoop() {
     v1::AgentMessage reply;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (message.has_prepare()) {
+      if (message.has_welcome()) {
+        aggregator_address_ = message.welcome().aggregator_address();
+      } else if (message.has_prepare()) {
         const v1::Prepare& prepare = message.prepare();
+        aggregator_address_ = prepare.aggregator_address();
         std::string rejection;
         for (const v1::Chain& chain : prepare.chains()) {
           if (chain.epoch() != prepare.epoch()) {
@@ -126,6 +139,11 @@ std::vector<v1::Chain> FakeAgent::running_chains() const {
 std::vector<uint64_t> FakeAgent::committed_epochs() const {
   std::lock_guard<std::mutex> lock(mu_);
   return committed_;
+}
+
+std::string FakeAgent::aggregator_address() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return aggregator_address_;
 }
 
 std::vector<std::string> FakeAgent::violations() const {

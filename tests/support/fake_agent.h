@@ -36,6 +36,10 @@ struct FakeAgentOptions {
   std::chrono::milliseconds heartbeat_interval{200};
 };
 
+// The options of an ordinary agent: instance `index` of `app`, answering everything.
+FakeAgentOptions AgentOptions(const std::string& target, const std::string& token,
+                              const std::string& app, uint32_t index);
+
 class FakeAgent {
  public:
   explicit FakeAgent(FakeAgentOptions options);
@@ -53,6 +57,8 @@ class FakeAgent {
   std::vector<uint64_t> committed_epochs() const;
   // Protocol violations seen, e.g. "commit of epoch 3 that was never prepared".
   std::vector<std::string> violations() const;
+  // The aggregator address of the latest Welcome or Prepare.
+  std::string aggregator_address() const;
   // Stops heartbeating (the controller should drop it).
   void StopHeartbeats() { heartbeats_.store(false); }
 
@@ -75,6 +81,7 @@ class FakeAgent {
   std::vector<uint64_t> committed_;
   std::vector<std::string> violations_;
   std::optional<grpc::Status> ended_;
+  std::string aggregator_address_;
 
   std::atomic<bool> heartbeats_{true};
   std::atomic<bool> stopping_{false};

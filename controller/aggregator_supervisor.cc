@@ -1,0 +1,151 @@
+#include "controller/aggregator_supervisor.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+
+namespace middlepipe::controller {
+namespace {
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exit code ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return absl::StrCat("signal ", WTERMSIG(status));
+  return "unknown status";
+}
+
+}  // namespace
+
+AggregatorSupervisor::AggregatorSupervisor(AggregatorSupervisorOptions options, Logger* logger)
+    : options_(std::move(options)), logger_(logger) {
+  if (options_.binary.empty()) {
+    logger_->Warning("aggregators: no mp-aggregator binary; live state and cluster-wide "
+                     "decisions are unavailable");
+    return;
+  }
+  if (absl::Status made = MakeDirectories(options_.socket_dir, 0700); !made.ok()) {
+    logger_->Error("aggregators: ", made.message());
+  }
+  watcher_ = std::thread([this] { Watch(); });
+}
+
+AggregatorSupervisor::~AggregatorSupervisor() { Stop(); }
+
+std::string AggregatorSupervisor::EnsureRunning(const std::string& user) {
+  if (options_.binary.empty()) return "";
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return "";
+  auto [entry, inserted] = children_.try_emplace(user);
+  if (inserted) {
+    // The watcher thread starts it (within one tick): children are forked only there,
+    // because PR_SET_PDEATHSIG fires when the forking *thread* ends.
+    entry->second.address = absl::StrCat("unix://", options_.socket_dir, "/", user, ".sock");
+    entry->second.backoff = options_.initial_backoff;
+    entry->second.restart_at = std::chrono::steady_clock::now();
+  }
+  return entry->second.address;
+}
+
+std::string AggregatorSupervisor::Address(const std::string& user) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto found = children_.find(user);
+  return found == children_.end() ? "" : found->second.address;
+}
+
+pid_t AggregatorSupervisor::Pid(const std::string& user) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto found = children_.find(user);
+  return found == children_.end() ? -1 : found->second.pid;
+}
+
+void AggregatorSupervisor::StartLocked(const std::string& user, Child& child) {
+  std::vector<std::string> arguments = {options_.binary, "--user", user, "--listen",
+                                        child.address};
+  std::vector<char*> argv;
+  for (std::string& argument : arguments) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    // In the child, only async-signal-safe calls until exec.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);  // not the controller's blocked SIGTERM
+    prctl(PR_SET_PDEATHSIG, SIGTERM);           // dies with the controller, even on kill -9
+    if (getppid() != parent) _exit(0);          // the controller died before prctl
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int error = pid < 0 ? errno : 0;
+  child.started = std::chrono::steady_clock::now();
+  if (error != 0) {
+    child.pid = -1;
+    child.restart_at = child.started + child.backoff;
+    logger_->Error("aggregator of user ", user, ": cannot start ", options_.binary, ": ",
+                   std::strerror(error), "; retrying in ", child.backoff.count(), " ms");
+    child.backoff = std::min(child.backoff * 2, options_.max_backoff);
+    return;
+  }
+  child.pid = pid;
+  logger_->Info("aggregator of user ", user, " started (pid ", pid, ") at ", child.address);
+}
+
+void AggregatorSupervisor::Watch() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_changed_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping_; })) {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [user, child] : children_) {
+      if (child.pid > 0) {
+        int status = 0;
+        if (waitpid(child.pid, &status, WNOHANG) != child.pid) continue;
+        if (now - child.started >= options_.healthy_after) child.backoff = options_.initial_backoff;
+        child.restart_at = now + child.backoff;
+        logger_->Warning("aggregator of user ", user, " (pid ", child.pid, ") exited with ",
+                         DescribeExit(status), "; restarting in ", child.backoff.count(), " ms");
+        child.pid = -1;
+        child.backoff = std::min(child.backoff * 2, options_.max_backoff);
+      } else if (now >= child.restart_at) {  // first start, or restart after back-off
+        StartLocked(user, child);
+      }
+    }
+  }
+}
+
+void AggregatorSupervisor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  stop_changed_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [user, child] : children_) {
+    if (child.pid > 0) kill(child.pid, SIGTERM);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (auto& [user, child] : children_) {
+    if (child.pid <= 0) continue;
+    int status = 0;
+    while (waitpid(child.pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        kill(child.pid, SIGKILL);
+        waitpid(child.pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    logger_->Info("aggregator of user ", user, " (pid ", child.pid, ") stopped with ",
+                  DescribeExit(status));
+    child.pid = -1;
+  }
+}
+
+}  // namespace middlepipe::controller
