@@ -1,0 +1,13 @@
+#include "scheduler/filters/builtin_filters.h"
+
+#include "scheduler/filters/circuit-breaker/breaker_filter.h"
+#include "scheduler/filters/monitor/monitor_filter.h"
+
+namespace middlepipe::scheduler {
+
+void RegisterBuiltinFilters(FilterRegistry& registry) {
+  registry.Register("circuit-breaker", circuit_breaker::BreakerFilter::Create);
+  registry.Register("monitor", monitor::MonitorFilter::Create);
+}
+
+}  // namespace middlepipe::scheduler

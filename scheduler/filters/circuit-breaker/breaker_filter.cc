@@ -1,0 +1,279 @@
+#include "scheduler/filters/circuit-breaker/breaker_filter.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace middlepipe::scheduler::circuit_breaker {
+namespace {
+
+constexpr int kSlices = 10;
+constexpr uint32_t kTrialNote = 1;
+
+enum class Phase { kClosed, kOpen, kHalfOpen };
+
+const char* PhaseName(Phase phase) {
+  switch (phase) {
+    case Phase::kClosed:
+      return "closed";
+    case Phase::kOpen:
+      return "open";
+    case Phase::kHalfOpen:
+      return "half-open";
+  }
+  return "?";
+}
+
+size_t StatusClass(uint32_t status) { return status >= 100 && status < 600 ? status / 100 : 0; }
+
+}  // namespace
+
+// Everything that changes, behind one mutex. Times are on the filter's clock.
+class BreakerState {
+ public:
+  struct Slice {
+    int64_t start_ms = -1;
+    uint64_t calls = 0;
+    uint64_t failures = 0;
+  };
+
+  std::mutex mu;
+  Phase phase = Phase::kClosed;
+  int64_t opened_at_ms = 0;
+  uint32_t trial_permits = 0;
+  uint32_t trial_successes = 0;
+  std::string reason;
+  std::vector<Slice> slices = std::vector<Slice>(kSlices);
+  // Report deltas since the last TakeReport.
+  v1::RequestStats pending;
+
+  void ResetWindow() { slices.assign(kSlices, Slice()); }
+
+  void Record(int64_t now_ms, int64_t window_ms, bool failed) {
+    const int64_t width = std::max<int64_t>(window_ms / kSlices, 1);
+    const int64_t start = now_ms - now_ms % width;
+    Slice& slice = slices[static_cast<size_t>((now_ms / width) % kSlices)];
+    if (slice.start_ms != start) slice = Slice{start, 0, 0};
+    ++slice.calls;
+    slice.failures += failed ? 1 : 0;
+  }
+
+  std::pair<uint64_t, uint64_t> Totals(int64_t now_ms, int64_t window_ms) const {
+    uint64_t calls = 0;
+    uint64_t failures = 0;
+    for (const Slice& slice : slices) {
+      if (slice.start_ms >= 0 && slice.start_ms > now_ms - window_ms) {
+        calls += slice.calls;
+        failures += slice.failures;
+      }
+    }
+    return {calls, failures};
+  }
+
+  void Count(const char* counter) { ++(*pending.mutable_counters())[counter]; }
+};
+
+absl::StatusOr<BreakerConfig> ParseBreakerConfig(const std::string& config_json) {
+  nlohmann::json json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return absl::InvalidArgumentError("config is not a JSON object");
+  BreakerConfig config;
+  try {
+    config.latency_threshold_ms = json.at("latency_threshold_ms").get<int64_t>();
+    config.error_threshold_percent = json.at("error_threshold_percent").get<double>();
+    config.min_requests = json.at("min_requests").get<uint32_t>();
+    config.window_ms = json.at("window_ms").get<int64_t>();
+    config.open_ms = json.at("open_ms").get<int64_t>();
+    config.half_open_requests = json.at("half_open_requests").get<uint32_t>();
+    config.cluster_scope = json.at("scope").get<std::string>() == "cluster";
+    if (json.contains("fallback")) {
+      const nlohmann::json& fallback = json["fallback"];
+      v1::SynthesizedResponse response;
+      response.set_status(fallback.at("status").get<uint32_t>());
+      for (const auto& [name, value] : fallback.value("headers", nlohmann::json::object()).items()) {
+        v1::Header* header = response.add_headers();
+        header->set_name(name);
+        header->set_value(value.get<std::string>());
+      }
+      response.set_body(fallback.value("body", ""));
+      config.fallback = std::move(response);
+    }
+  } catch (const nlohmann::json::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("config: ", error.what()));
+  }
+  return config;
+}
+
+absl::StatusOr<std::unique_ptr<RequestFilter>> BreakerFilter::Create(
+    const FilterSpecContext& context) {
+  absl::StatusOr<BreakerConfig> config = ParseBreakerConfig(context.spec.config_json());
+  if (!config.ok()) return config.status();
+  return std::make_unique<BreakerFilter>(context.spec.middlepipe(), *config, context.clock);
+}
+
+BreakerFilter::BreakerFilter(std::string name, BreakerConfig config, Clock clock)
+    : name_(std::move(name)),
+      config_(std::move(config)),
+      clock_(std::move(clock)),
+      state_(std::make_shared<BreakerState>()) {}
+
+BreakerFilter::~BreakerFilter() = default;
+
+void BreakerFilter::ShortCircuit(RequestCall& call, const std::string& reason) const {
+  call.markers.push_back(CallbackMarker("circuit-breaker", name_, "open", reason));
+  call.AddMarker("Middlepipe-Short-Circuit", name_);
+  if (config_.fallback.has_value()) {
+    call.response = *config_.fallback;
+  } else {
+    call.response.Clear();
+    call.response.set_status(503);
+    call.response.set_body(absl::StrCat("circuit breaker ", name_, " is open: ", reason, "\n"));
+  }
+  for (const v1::Header& marker : call.markers) *call.response.add_headers() = marker;
+}
+
+FilterStatus BreakerFilter::OnRequest(RequestCall& call, uint32_t& note) {
+  const int64_t now = clock_();
+  std::lock_guard<std::mutex> lock(state_->mu);
+  BreakerState& state = *state_;
+  state.pending.set_requests(state.pending.requests() + 1);
+  if (state.phase == Phase::kOpen && now - state.opened_at_ms >= config_.open_ms) {
+    state.phase = Phase::kHalfOpen;
+    state.trial_permits = config_.half_open_requests;
+    state.trial_successes = 0;
+    state.Count("half_opened");
+  }
+  if (state.phase == Phase::kHalfOpen && state.trial_permits > 0) {
+    --state.trial_permits;
+    note = kTrialNote;
+    call.markers.push_back(CallbackMarker("circuit-breaker", name_, "half-open"));
+    return FilterStatus::kContinue;
+  }
+  if (state.phase == Phase::kClosed) return FilterStatus::kContinue;
+  state.pending.set_short_circuited(state.pending.short_circuited() + 1);
+  ShortCircuit(call, state.reason);
+  return FilterStatus::kRespond;
+}
+
+void BreakerFilter::OnResponse(RequestCall& call, uint32_t note) {
+  const int64_t now = clock_();
+  const bool slow = static_cast<int64_t>(call.latency_us / 1000) > config_.latency_threshold_ms;
+  const bool failed = call.status == 0 || call.status >= 500 || slow;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  BreakerState& state = *state_;
+  v1::RequestStats& pending = state.pending;
+  if (pending.status_classes_size() == 0) pending.mutable_status_classes()->Resize(6, 0);
+  pending.set_status_classes(StatusClass(call.status),
+                             pending.status_classes(StatusClass(call.status)) + 1);
+  pending.set_failures(pending.failures() + (failed ? 1 : 0));
+  pending.set_slow(pending.slow() + (slow ? 1 : 0));
+
+  if (note == kTrialNote) {
+    if (state.phase != Phase::kHalfOpen) return;  // a decision moved it meanwhile
+    if (failed) {
+      state.phase = Phase::kOpen;
+      state.opened_at_ms = now;
+      state.reason = "a half-open trial call failed";
+      state.Count("opened");
+      call.markers.push_back(CallbackMarker("circuit-breaker", name_, "open", state.reason));
+    } else if (++state.trial_successes >= config_.half_open_requests) {
+      state.phase = Phase::kClosed;
+      state.ResetWindow();
+      state.reason.clear();
+      state.Count("closed");
+      call.markers.push_back(CallbackMarker("circuit-breaker", name_, "closed"));
+    }
+    return;
+  }
+  if (state.phase != Phase::kClosed) return;
+  state.Record(now, config_.window_ms, failed);
+  auto [calls, failures] = state.Totals(now, config_.window_ms);
+  if (calls >= config_.min_requests &&
+      static_cast<double>(failures) * 100.0 >= config_.error_threshold_percent * calls) {
+    state.phase = Phase::kOpen;
+    state.opened_at_ms = now;
+    state.reason = absl::StrFormat("%d%% of %d calls failed (threshold %g%%)",
+                                   failures * 100 / calls, calls, config_.error_threshold_percent);
+    state.Count("opened");
+    call.markers.push_back(CallbackMarker("circuit-breaker", name_, "open", state.reason));
+  }
+}
+
+void BreakerFilter::OnDecision(const v1::Decision& decision) {
+  if (!decision.has_breaker() || !config_.cluster_scope) return;
+  const v1::BreakerDecision& breaker = decision.breaker();
+  const int64_t now = clock_();
+  std::lock_guard<std::mutex> lock(state_->mu);
+  BreakerState& state = *state_;
+  switch (breaker.state()) {
+    case v1::BREAKER_STATE_OPEN:
+      state.phase = Phase::kOpen;
+      state.opened_at_ms = now;  // stays open for open_ms from now, then half-opens
+      state.reason = breaker.reason();
+      break;
+    case v1::BREAKER_STATE_HALF_OPEN:
+      state.phase = Phase::kHalfOpen;
+      state.trial_permits = breaker.trial_permits();
+      state.trial_successes = 0;
+      break;
+    case v1::BREAKER_STATE_CLOSED:
+      state.phase = Phase::kClosed;
+      state.ResetWindow();
+      state.reason.clear();
+      break;
+    default:
+      break;
+  }
+}
+
+void BreakerFilter::AdoptState(RequestFilter& previous) {
+  state_ = static_cast<BreakerFilter&>(previous).state_;  // same kind, guaranteed by the table
+}
+
+std::string BreakerFilter::ExportState() const {
+  const int64_t now = clock_();
+  std::lock_guard<std::mutex> lock(state_->mu);
+  nlohmann::json json = {{"state", PhaseName(state_->phase)}, {"reason", state_->reason}};
+  if (state_->phase == Phase::kOpen) {
+    json["open_remaining_ms"] = std::max<int64_t>(0, config_.open_ms - (now - state_->opened_at_ms));
+  }
+  return json.dump();
+}
+
+absl::Status BreakerFilter::ImportState(absl::string_view text) {
+  nlohmann::json json = nlohmann::json::parse(std::string(text), nullptr, false);
+  if (!json.is_object() || !json.contains("state") || !json["state"].is_string()) {
+    return absl::InvalidArgumentError("breaker state: expected {\"state\": ...}");
+  }
+  const std::string phase = json["state"].get<std::string>();
+  const int64_t now = clock_();
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->reason = json.value("reason", "");
+  if (phase == "open") {
+    state_->phase = Phase::kOpen;
+    state_->opened_at_ms = now - (config_.open_ms - json.value("open_remaining_ms", config_.open_ms));
+  } else if (phase == "half-open") {
+    state_->phase = Phase::kHalfOpen;
+    state_->trial_permits = config_.half_open_requests;
+    state_->trial_successes = 0;
+  } else if (phase == "closed") {
+    state_->phase = Phase::kClosed;
+    state_->ResetWindow();
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("breaker state: unknown state \"", phase, "\""));
+  }
+  return absl::OkStatus();
+}
+
+void BreakerFilter::TakeReport(v1::Report& report) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  report.mutable_request_stats()->Swap(&state_->pending);
+  state_->pending.Clear();
+}
+
+std::string BreakerFilter::StateName() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return PhaseName(state_->phase);
+}
+
+}  // namespace middlepipe::scheduler::circuit_breaker

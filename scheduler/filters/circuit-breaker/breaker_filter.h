@@ -1,0 +1,73 @@
+// The circuit-breaker filter (request level).
+//
+//   closed     calls go through and are counted over a rolling window (10 slices of
+//              window_ms); a call fails if the service answered 5xx, the transport
+//              failed, or it took longer than latency_threshold_ms. Once the window holds
+//              min_requests calls and failures reach error_threshold_percent, it opens.
+//   open       calls are answered by the filter (the fallback response, or a 503 that the
+//              client hook turns into CircuitOpenError) until open_ms passed, then
+//   half-open  lets half_open_requests trial calls through: any trial failing re-opens,
+//              all succeeding closes (with a fresh window).
+//
+// Transitions put `Middlepipe-Callback: circuit-breaker; name="…"; event=open|half-open|closed`
+// on the call that caused them; short-circuited calls carry the open callback and
+// `Middlepipe-Short-Circuit: <name>`. Decisions from the aggregator (cluster scope) set the
+// state directly; without them the breaker decides locally from its own calls.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scheduler/request_filter.h"
+
+namespace middlepipe::scheduler::circuit_breaker {
+
+struct BreakerConfig {
+  int64_t latency_threshold_ms = 1000;
+  double error_threshold_percent = 50;
+  uint32_t min_requests = 20;
+  int64_t window_ms = 10000;
+  int64_t open_ms = 5000;
+  uint32_t half_open_requests = 3;
+  bool cluster_scope = true;
+  // The response while open; absent: a 503 the client hook turns into an exception.
+  std::optional<v1::SynthesizedResponse> fallback;
+};
+
+// Reads a config that passed the kind's schema (defaults filled in).
+absl::StatusOr<BreakerConfig> ParseBreakerConfig(const std::string& config_json);
+
+// The breaker's state, shared by the filters of consecutive epochs. Thread-safe.
+class BreakerState;
+
+class BreakerFilter final : public RequestFilter {
+ public:
+  static absl::StatusOr<std::unique_ptr<RequestFilter>> Create(const FilterSpecContext& context);
+
+  BreakerFilter(std::string name, BreakerConfig config, Clock clock);
+  ~BreakerFilter() override;
+
+  FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
+  void OnResponse(RequestCall& call, uint32_t note) override;
+  void OnDecision(const v1::Decision& decision) override;
+  void AdoptState(RequestFilter& previous) override;
+  std::string ExportState() const override;
+  absl::Status ImportState(absl::string_view state) override;
+  void TakeReport(v1::Report& report) override;
+
+  // "closed", "open" or "half-open", for tests and status pages.
+  std::string StateName() const;
+
+ private:
+  void ShortCircuit(RequestCall& call, const std::string& reason) const;
+
+  const std::string name_;
+  const BreakerConfig config_;
+  const Clock clock_;
+  std::shared_ptr<BreakerState> state_;
+};
+
+}  // namespace middlepipe::scheduler::circuit_breaker

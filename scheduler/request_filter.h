@@ -1,0 +1,98 @@
+// The request half of the filter API (DESIGN.md §6).
+//
+// A request filter sees each call twice: OnRequest before the app's client sends it, and
+// OnResponse after it completed. Filters of a chain run in order; the first that answers
+// kRespond ends the request phase (later filters do not see the request, and none of the
+// chain sees a response from the service). Filters add marker headers to the call; the
+// hook puts them on the response the app sees.
+//
+// Threading: OnRequest/OnResponse run concurrently on many app threads, and a filter's
+// state is shared by the chain of the epoch that built it and the chain of the next epoch
+// (AdoptState), so filters guard their state themselves. Config is immutable once built.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/hook.pb.h"
+#include "proto/middlepipe.pb.h"
+
+namespace middlepipe::scheduler {
+
+// What a request-level hook returns, for each filter and for the chain.
+enum class FilterStatus {
+  // Let the request go on to the next filter (and then to the service).
+  kContinue,
+  // Do not send the request: the call's `response` is the answer (e.g. breaker open).
+  kRespond,
+};
+
+// Milliseconds on a monotonic clock; tests pass a fake one.
+using Clock = std::function<int64_t()>;
+Clock SteadyClockMillis();
+
+// One call as it passes through a chain.
+struct RequestCall {
+  // The request about to be sent.
+  v1::OnRequest request;
+  // Set by a filter that answers kRespond.
+  v1::SynthesizedResponse response;
+  // The completed call (for OnResponse): status 0 = transport failure.
+  uint32_t status = 0;
+  uint64_t latency_us = 0;
+  std::string transport_error;
+  // Marker headers for the response the app sees, in the order filters added them.
+  std::vector<v1::Header> markers;
+  // Per-filter notes carried from OnRequest to OnResponse (by position in the chain),
+  // e.g. "this call used a half-open trial permit".
+  std::vector<uint32_t> notes;
+
+  void AddMarker(const std::string& name, const std::string& value);
+};
+
+// Builds `Middlepipe-Callback: <kind>; name="<middlepipe>"; event=<event>[; detail="…"]`.
+v1::Header CallbackMarker(absl::string_view kind, absl::string_view middlepipe,
+                          absl::string_view event, absl::string_view detail = "");
+
+class RequestFilter {
+ public:
+  virtual ~RequestFilter() = default;
+
+  // Decides on a request about to be sent. `note` is this filter's slot in call.notes.
+  virtual FilterStatus OnRequest(RequestCall& call, uint32_t& note) = 0;
+  // Observes the completed call. Only called when the chain continued to the service.
+  virtual void OnResponse(RequestCall& call, uint32_t note) {}
+  // A decision from the user's aggregator for this filter.
+  virtual void OnDecision(const v1::Decision& decision) {}
+
+  // Takes over the state of the same middlepipe's filter from the previous epoch (same
+  // kind guaranteed), so a new epoch does not reset counters or an open breaker.
+  virtual void AdoptState(RequestFilter& previous) {}
+
+  // State as the kind serializes it (OpenMB): clone to a new instance, merge a departing one.
+  virtual std::string ExportState() const { return ""; }
+  virtual absl::Status ImportState(absl::string_view state) { return absl::OkStatus(); }
+
+  // Moves what was observed since the last call into `report` (a delta).
+  virtual void TakeReport(v1::Report& report) {}
+};
+
+// What a factory gets to build one filter of one chain.
+struct FilterSpecContext {
+  const v1::FilterSpec& spec;
+  const std::string& app;
+  const std::string& service;
+  const Clock& clock;
+};
+
+using RequestFilterFactory =
+    std::function<absl::StatusOr<std::unique_ptr<RequestFilter>>(const FilterSpecContext&)>;
+
+}  // namespace middlepipe::scheduler
