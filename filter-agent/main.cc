@@ -1,9 +1,12 @@
 // mp-agent: one per app container. Registers with the controller, receives chains by
-// two-phase commit, hosts the scheduler, serves the client hook socket, runs NFQUEUE.
+// two-phase commit into the scheduler's chain table, and keeps them current.
 //
-// This is the process skeleton: it validates its configuration (controller address, app
-// name, token) and runs until SIGTERM. The control stream, the hook socket and the
-// scheduler are added by the agent issue; until then the agent says so at start.
+// Not yet here (see issue 4's note): the hook socket that client hooks call, reporting to
+// the aggregator, and the packet path. The agent says so at start.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -17,6 +20,10 @@
 #include "common/names.h"
 #include "common/termination.h"
 #include "common/version.h"
+#include "filter-agent/control_client.h"
+#include "scheduler/chain_table.h"
+#include "scheduler/filters/builtin_filters.h"
+#include "scheduler/filters/builtin_kinds.h"
 
 namespace middlepipe::agent {
 namespace {
@@ -31,6 +38,7 @@ struct Options {
   std::string token_file;
   std::string socket;
   std::string shm;
+  std::string address;
 };
 
 // The hook socket: --socket, else $MP_AGENT_SOCKET, else the documented default.
@@ -48,6 +56,25 @@ std::string SharedMemoryPath(const Options& options, const std::string& socket) 
   return absl::StrCat(socket, ".shm");
 }
 
+// The container's address: the first IPv4 address of an interface that is up and not
+// loopback (a network-namespace container has exactly one); 127.0.0.1 if none.
+std::string DetectAddress() {
+  ifaddrs* interfaces = nullptr;
+  if (getifaddrs(&interfaces) != 0) return "127.0.0.1";
+  std::string found = "127.0.0.1";
+  for (ifaddrs* entry = interfaces; entry != nullptr; entry = entry->ifa_next) {
+    if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET) continue;
+    if ((entry->ifa_flags & IFF_UP) == 0 || (entry->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    char text[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(entry->ifa_addr)->sin_addr, text,
+              sizeof(text));
+    found = text;
+    break;
+  }
+  freeifaddrs(interfaces);
+  return found;
+}
+
 int Run(const Options& options) {
   TerminationSignals termination;  // before any thread starts
   Logger logger(kProgram, &std::cerr);
@@ -59,21 +86,41 @@ int Run(const Options& options) {
   }
   absl::StatusOr<std::string> token = ReadFile(options.token_file);
   if (!token.ok()) return Fail(kProgram, token.status(), std::cerr);
-  if (absl::StripAsciiWhitespace(*token).empty()) {
+  const std::string bearer(absl::StripAsciiWhitespace(*token));
+  if (bearer.empty()) {
     return Fail(kProgram,
                 absl::InvalidArgumentError(absl::StrCat("token file ", options.token_file,
                                                         " is empty")),
                 std::cerr);
   }
-  const std::string socket = HookSocketPath(options);
+  absl::StatusOr<scheduler::KindCatalog> kinds =
+      scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
+  if (!kinds.ok()) return Fail(kProgram, kinds.status(), std::cerr);
+  scheduler::FilterRegistry registry(&*kinds);
+  scheduler::RegisterBuiltinFilters(registry);
+  scheduler::ChainTable chains(&registry, scheduler::SteadyClockMillis());
 
+  const std::string socket = HookSocketPath(options);
+  const std::string address = options.address.empty() ? DetectAddress() : options.address;
   logger.Info("version ", kVersion, " app ", options.app, " instance ", options.instance,
-              " controller ", controller->ToString());
+              " address ", address, " controller ", controller->ToString());
   logger.Info("hook socket ", socket, " shm ", SharedMemoryPath(options, socket));
-  logger.Warning("skeleton build: no control stream, hook socket or scheduler yet");
+  logger.Warning("the hook socket is not served yet: chains are kept current, but no "
+                 "client hook can reach them");
+
+  ControlClientOptions control;
+  control.target = controller->ToGrpcTarget();
+  control.token = bearer;
+  control.registration.set_app(options.app);
+  control.registration.set_instance_index(options.instance);
+  control.registration.set_address(address);
+  control.registration.set_agent_version(kVersion);
+  ControlClient client(control, &chains, &logger);
+  client.Start();
 
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
+  client.Stop();
   logger.Info("stopped");
   return 0;
 }
@@ -95,11 +142,14 @@ int main(int argc, char** argv) {
                  "Hook socket path (default: $MP_AGENT_SOCKET or /run/middlepipe/agent.sock)");
   app.add_option("--shm", options.shm,
                  "Fast-path shared memory path (default: $MP_AGENT_SHM or SOCKET.shm)");
+  app.add_option("--address", options.address,
+                 "This instance's IP address (default: the first non-loopback IPv4 address)");
   middlepipe::AddVersionCommand(app, std::cout);
   if (auto exit_code = middlepipe::ParseCommandLine(app, argc, argv, std::cout, std::cerr)) {
     return *exit_code;
   }
-  if (auto exit_code = middlepipe::RequireOptions(app, {"--controller", "--app", "--token-file"}, std::cerr)) {
+  if (auto exit_code =
+          middlepipe::RequireOptions(app, {"--controller", "--app", "--token-file"}, std::cerr)) {
     return *exit_code;
   }
   return middlepipe::agent::Run(options);

@@ -1,0 +1,75 @@
+// The agent's side of the AgentControl stream (proto/agent.proto): registers, applies
+// PREPARE / COMMIT / ABORT to the chain table, heartbeats at the interval the controller
+// asks for, and reconnects with exponential back-off (0.1 s doubling to 5 s, reset once a
+// stream got its Welcome) whenever the stream ends. Requests never wait on any of this:
+// they read the chain table, which only changes at COMMIT.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/logger.h"
+#include "proto/agent.grpc.pb.h"
+#include "scheduler/chain_table.h"
+
+namespace middlepipe::agent {
+
+struct ControlClientOptions {
+  std::string target;  // controller, "unix:///path" or "host:port"
+  std::string token;
+  v1::Register registration;  // app, instance_index, address, agent_version
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{5000};
+};
+
+class ControlClient {
+ public:
+  // `chains` and `logger` are not owned and must outlive the client.
+  ControlClient(ControlClientOptions options, scheduler::ChainTable* chains, Logger* logger);
+  ~ControlClient();  // Stop()
+
+  void Start();
+  // Ends the stream and the reconnect loop; returns when the thread is gone.
+  void Stop();
+
+  // Whether a stream is up and welcomed now.
+  bool connected() const { return connected_.load(); }
+  // The aggregator address from the latest Welcome or Prepare (empty: none).
+  std::string aggregator_address() const;
+
+ private:
+  using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
+
+  void Run();
+  // One stream from connect to end; returns whether it was welcomed.
+  bool RunStream();
+  void Handle(const v1::ControllerMessage& message, Stream& stream);
+  bool Write(Stream& stream, const v1::AgentMessage& message);
+  // Sleeps for `duration` unless Stop() comes first; false if stopping.
+  bool Sleep(std::chrono::milliseconds duration);
+
+  const ControlClientOptions options_;
+  scheduler::ChainTable* const chains_;
+  Logger* const logger_;
+  std::unique_ptr<v1::AgentControl::Stub> stub_;
+
+  mutable std::mutex mu_;
+  std::condition_variable stop_changed_;
+  bool stopping_ = false;
+  grpc::ClientContext* active_context_ = nullptr;  // to cancel the stream on Stop
+  std::string aggregator_address_;
+  std::chrono::milliseconds heartbeat_interval_{1000};
+  std::atomic<bool> connected_{false};
+
+  std::mutex write_mu_;  // one Write at a time on the stream
+  std::thread thread_;
+};
+
+}  // namespace middlepipe::agent

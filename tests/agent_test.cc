@@ -1,0 +1,144 @@
+// End to end: real mp-agent processes against a real mp-controller. The agent registers,
+// is synced before it counts as ready, builds each epoch's chains at PREPARE (refusing
+// what it cannot run, which fails the change), runs them at COMMIT, survives a
+// controller restart by reconnecting, and exits 0 on SIGTERM.
+#include <signal.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "gtest/gtest.h"
+#include "tests/support/controller_process.h"
+
+namespace middlepipe {
+namespace {
+
+using std::chrono::seconds;
+using Stub = v1::Controller::Stub;
+using testing::ChildProcess;
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(controller_.Start().ok());
+    ASSERT_TRUE(WriteFileAtomically(scratch_ / "token", controller_.AdminToken() + "\n", 0600).ok());
+  }
+
+  ChildProcess StartAgent(uint32_t index) {
+    auto agent = ChildProcess::Start(
+        {"filter-agent/mp-agent", "--controller", controller_.target(), "--app", "web",
+         "--instance", std::to_string(index), "--token-file", scratch_ / "token", "--address",
+         absl::StrCat("198.18.0.", 10 + index), "--socket", scratch_ / "agent.sock"},
+        scratch_.path());
+    EXPECT_TRUE(agent.ok()) << agent.status();
+    return std::move(*agent);
+  }
+
+  cli::ControllerClient Client() { return controller_.Client(controller_.AdminToken()); }
+
+  // Waits until `count` instances of web are ready at `epoch`.
+  bool WaitReady(int count, uint64_t epoch) {
+    for (int i = 0; i < 400; ++i) {
+      auto apps = Client().Call(&Stub::ListApps, v1::ListAppsRequest());
+      int ready = 0;
+      if (apps.ok()) {
+        for (const auto& app : apps->apps()) {
+          for (const auto& instance : app.instances()) {
+            ready += instance.state() == v1::INSTANCE_STATE_READY &&
+                     instance.applied_epoch() == epoch;
+          }
+        }
+      }
+      if (ready == count) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return false;
+  }
+
+  absl::Status CreateAndBind(const std::string& kind, const std::string& name,
+                             const std::string& config) {
+    v1::CreateMiddlepipeRequest create;
+    create.set_kind(kind);
+    create.set_name(name);
+    create.set_config_json(config);
+    auto created = Client().Call(&Stub::CreateMiddlepipe, create);
+    if (!created.ok()) return created.status();
+    v1::BindMiddlepipeRequest bind;
+    bind.set_name(name);
+    bind.set_app("web");
+    bind.set_service("orders");
+    auto bound = Client().Call(&Stub::BindMiddlepipe, bind);
+    if (!bound.ok()) return bound.status();
+    last_rollout_ = bound->rollout();
+    return absl::OkStatus();
+  }
+
+  testing::ScratchDir scratch_;
+  testing::ControllerProcess controller_{scratch_, {"--heartbeat-interval-ms", "200"}};
+  v1::Rollout last_rollout_;
+};
+
+TEST_F(AgentTest, RunsCommittedChainsAndRefusesWhatItCannotBuild) {
+  ChildProcess first = StartAgent(0);
+  ChildProcess second = StartAgent(1);
+  ASSERT_TRUE(WaitReady(2, 0)) << first.Stderr();
+
+  v1::RegisterServiceRequest service;
+  service.set_name("orders");
+  service.add_endpoints()->set_host("198.18.1.1");
+  service.mutable_endpoints(0)->set_port(8080);
+  ASSERT_TRUE(Client().Call(&Stub::RegisterService, service).ok());
+  ASSERT_TRUE(CreateAndBind("circuit-breaker", "orders-breaker", R"({"latency_threshold_ms":200})").ok());
+  EXPECT_EQ(last_rollout_.instances_applied(), 2u);
+  EXPECT_EQ(last_rollout_.epoch(), 1u);
+  EXPECT_TRUE(first.WaitForStderrLine("mp-agent INFO running epoch 1", seconds(5)));
+  ASSERT_TRUE(CreateAndBind("monitor", "watch", "{}").ok());
+  EXPECT_EQ(last_rollout_.instances_applied(), 2u);
+
+  // A kind this agent has no filter for: the change fails and names the instance.
+  absl::Status refused =
+      CreateAndBind("rate-limit", "limit", R"({"requests_per_second":10})");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("instance web/0 cannot build epoch 3: limit: this agent has "
+                                   "no filter for kind rate-limit yet"),
+            absl::string_view::npos)
+      << refused.message();
+  EXPECT_TRUE(first.WaitForStderrLine(
+      "mp-agent WARNING cannot build epoch 3: limit: this agent has no filter", seconds(5)))
+      << first.Stderr();
+  EXPECT_TRUE(WaitReady(2, 2)) << "agents left their committed epoch";
+
+  // Heartbeats keep them connected well past three heartbeat intervals.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(WaitReady(2, 2));
+
+  first.Signal(SIGTERM);
+  EXPECT_EQ(first.WaitForExit(seconds(20)), 0) << first.Stderr();
+  second.Signal(SIGTERM);
+  EXPECT_EQ(second.WaitForExit(seconds(20)), 0) << second.Stderr();
+}
+
+TEST_F(AgentTest, ReconnectsAfterTheControllerRestartsAndKeepsItsEpoch) {
+  ChildProcess agent = StartAgent(0);
+  ASSERT_TRUE(WaitReady(1, 0));
+  v1::RegisterServiceRequest service;
+  service.set_name("orders");
+  service.add_endpoints()->set_host("198.18.1.1");
+  service.mutable_endpoints(0)->set_port(8080);
+  ASSERT_TRUE(Client().Call(&Stub::RegisterService, service).ok());
+  ASSERT_TRUE(CreateAndBind("monitor", "watch", "{}").ok());
+  ASSERT_TRUE(WaitReady(1, 1));
+
+  controller_.process().Signal(SIGKILL);
+  ASSERT_EQ(controller_.process().WaitForExit(seconds(10)), 128 + SIGKILL);
+  ASSERT_TRUE(agent.WaitForStderrLine("controller stream ended; reconnecting", seconds(10)));
+  ASSERT_TRUE(controller_.Start().ok());
+  EXPECT_TRUE(WaitReady(1, 1)) << agent.Stderr();
+
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.WaitForExit(seconds(20)), 0) << agent.Stderr();
+}
+
+}  // namespace
+}  // namespace middlepipe
