@@ -1,8 +1,8 @@
 // mp-agent: one per app container. Registers with the controller, receives chains by
-// two-phase commit into the scheduler's chain table, and keeps them current.
+// two-phase commit into the scheduler's chain table, and serves them to the app's client
+// hooks on the hook socket.
 //
-// Not yet here (see issue 4's note): the hook socket that client hooks call, reporting to
-// the aggregator, and the packet path. The agent says so at start.
+// Not yet here (see issue 4's note): reporting to the aggregator and the packet path.
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -21,6 +21,7 @@
 #include "common/termination.h"
 #include "common/version.h"
 #include "filter-agent/control_client.h"
+#include "filter-agent/hook_server.h"
 #include "scheduler/chain_table.h"
 #include "scheduler/filters/builtin_filters.h"
 #include "scheduler/filters/builtin_kinds.h"
@@ -105,8 +106,10 @@ int Run(const Options& options) {
   logger.Info("version ", kVersion, " app ", options.app, " instance ", options.instance,
               " address ", address, " controller ", controller->ToString());
   logger.Info("hook socket ", socket, " shm ", SharedMemoryPath(options, socket));
-  logger.Warning("the hook socket is not served yet: chains are kept current, but no "
-                 "client hook can reach them");
+  HookServer hooks(&chains, &logger, kVersion);
+  if (absl::Status served = hooks.Start(socket); !served.ok()) {
+    return Fail(kProgram, served, std::cerr);
+  }
 
   ControlClientOptions control;
   control.target = controller->ToGrpcTarget();
@@ -121,7 +124,8 @@ int Run(const Options& options) {
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
   client.Stop();
-  logger.Info("stopped");
+  hooks.Stop();
+  logger.Info("stopped after ", hooks.requests_handled(), " hooked requests");
   return 0;
 }
 

@@ -3,11 +3,18 @@
 // what it cannot run, which fails the change), runs them at COMMIT, survives a
 // controller restart by reconnecting, and exits 0 on SIGTERM.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/frame_codec.h"
+#include "proto/hook.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/controller_process.h"
 
@@ -29,7 +36,8 @@ class AgentTest : public ::testing::Test {
     auto agent = ChildProcess::Start(
         {"filter-agent/mp-agent", "--controller", controller_.target(), "--app", "web",
          "--instance", std::to_string(index), "--token-file", scratch_ / "token", "--address",
-         absl::StrCat("198.18.0.", 10 + index), "--socket", scratch_ / "agent.sock"},
+         absl::StrCat("198.18.0.", 10 + index), "--socket",
+         scratch_ / absl::StrCat("agent-", index, ".sock")},
         scratch_.path());
     EXPECT_TRUE(agent.ok()) << agent.status();
     return std::move(*agent);
@@ -93,6 +101,28 @@ TEST_F(AgentTest, RunsCommittedChainsAndRefusesWhatItCannotBuild) {
   EXPECT_EQ(last_rollout_.instances_applied(), 2u);
   EXPECT_EQ(last_rollout_.epoch(), 1u);
   EXPECT_TRUE(first.WaitForStderrLine("mp-agent INFO running epoch 1", seconds(5)));
+  // The app's hook gets verdicts from the committed chain on the agent's socket.
+  {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string path = scratch_ / "agent-0.sock";
+    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    v1::HookRequest request;
+    request.set_request_id(1);
+    request.mutable_on_request()->set_service("orders");
+    ASSERT_TRUE(WriteFrame(fd, request.SerializeAsString()).ok());
+    std::string payload;
+    ASSERT_TRUE(ReadFrame(fd, &payload).ok());
+    v1::HookReply reply;
+    ASSERT_TRUE(reply.ParseFromString(payload));
+    EXPECT_EQ(reply.verdict().action(), v1::ACTION_CONTINUE);
+    EXPECT_EQ(reply.verdict().epoch(), 1u);
+    ASSERT_GT(reply.verdict().markers_size(), 0);
+    EXPECT_EQ(reply.verdict().markers(0).name(), "Middlepipe-Epoch");
+    close(fd);
+  }
   ASSERT_TRUE(CreateAndBind("monitor", "watch", "{}").ok());
   EXPECT_EQ(last_rollout_.instances_applied(), 2u);
 
