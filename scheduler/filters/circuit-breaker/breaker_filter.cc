@@ -127,6 +127,7 @@ void BreakerFilter::ShortCircuit(RequestCall& call, const std::string& reason) c
   } else {
     call.response.Clear();
     call.response.set_status(503);
+    call.response.set_raise(true);  // no fallback: the client hook raises CircuitOpenError
     call.response.set_body(absl::StrCat("circuit breaker ", name_, " is open: ", reason, "\n"));
   }
   for (const v1::Header& marker : call.markers) *call.response.add_headers() = marker;

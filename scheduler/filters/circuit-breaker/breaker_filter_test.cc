@@ -104,6 +104,7 @@ TEST_F(BreakerFilterTest, OpenShortCircuitsWithA503AndMarkers) {
   Outcome blocked = Call(*breaker, 200);
   ASSERT_EQ(blocked.status, FilterStatus::kRespond);
   EXPECT_EQ(blocked.call.response.status(), 503u);
+  EXPECT_TRUE(blocked.call.response.raise());
   std::vector<std::string> markers = Markers(blocked.call);
   ASSERT_EQ(markers.size(), 2u);
   EXPECT_EQ(markers[0].rfind("Middlepipe-Callback: circuit-breaker; name=\"orders-breaker\"; "
@@ -125,6 +126,7 @@ TEST_F(BreakerFilterTest, FallbackResponseWhenConfigured) {
   ASSERT_EQ(blocked.status, FilterStatus::kRespond);
   EXPECT_EQ(blocked.call.response.status(), 200u);
   EXPECT_EQ(blocked.call.response.body(), "cached orders");
+  EXPECT_FALSE(blocked.call.response.raise());
 }
 
 TEST_F(BreakerFilterTest, HalfOpensAfterOpenMsWithLimitedTrials) {

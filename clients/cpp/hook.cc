@@ -1,0 +1,287 @@
+#include "clients/cpp/hook.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include <httplib.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/frame_codec.h"
+#include "proto/hook.pb.h"
+
+namespace middlepipe {
+namespace {
+
+constexpr char kDefaultSocket[] = "/run/middlepipe/agent.sock";
+constexpr char kCallbackHeader[] = "Middlepipe-Callback";
+
+std::string SocketPathFrom(const HookOptions& options) {
+  if (!options.socket_path.empty()) return options.socket_path;
+  const char* from_env = std::getenv("MP_AGENT_SOCKET");
+  return from_env != nullptr && *from_env != '\0' ? from_env : kDefaultSocket;
+}
+
+int Connect(const std::string& path, std::string* why) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    *why = std::strerror(errno);
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Exchanges one frame each way on `fd`; false on any failure.
+bool Exchange(int fd, const std::string& request, std::string* reply) {
+  return WriteFrame(fd, request).ok() && ReadFrame(fd, reply).ok();
+}
+
+}  // namespace
+
+std::string HttpResponse::Header(const std::string& name) const {
+  for (const auto& [key, value] : headers) {
+    if (absl::EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
+}
+
+std::optional<CallbackEvent> ParseCallbackMarker(const std::string& value) {
+  // kind; name="…"; event=…[; detail="…"] — quoted values may hold ';'.
+  CallbackEvent event;
+  size_t at = value.find(';');
+  event.kind = std::string(absl::StripAsciiWhitespace(value.substr(0, at)));
+  while (at != std::string::npos && at < value.size()) {
+    size_t key_start = value.find_first_not_of("; ", at);
+    if (key_start == std::string::npos) break;
+    size_t equals = value.find('=', key_start);
+    if (equals == std::string::npos) return std::nullopt;
+    const std::string key = value.substr(key_start, equals - key_start);
+    std::string parameter;
+    if (equals + 1 < value.size() && value[equals + 1] == '"') {
+      size_t close = value.find('"', equals + 2);
+      if (close == std::string::npos) return std::nullopt;
+      parameter = value.substr(equals + 2, close - equals - 2);
+      at = value.find(';', close);
+    } else {
+      at = value.find(';', equals);
+      parameter = std::string(absl::StripAsciiWhitespace(value.substr(equals + 1, at - equals - 1)));
+    }
+    if (key == "name") event.middlepipe = parameter;
+    if (key == "event") event.event = parameter;
+    if (key == "detail") event.detail = parameter;
+  }
+  if (event.kind.empty() || event.event.empty()) return std::nullopt;
+  return event;
+}
+
+Hook::Hook() : Hook(HookOptions()) {}
+
+Hook::Hook(HookOptions options)
+    : socket_path_(SocketPathFrom(options)),
+      log_(options.log != nullptr ? options.log : &std::cerr),
+      retry_after_(options.retry_after) {}
+
+Hook::~Hook() {
+  for (int fd : idle_) close(fd);
+}
+
+void Hook::On(const std::string& event, std::function<void(const CallbackEvent&)> callback) {
+  std::lock_guard<std::mutex> lock(mu_);
+  callbacks_[event].push_back(std::move(callback));
+}
+
+void Hook::Unreachable(const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  retry_at_ = std::chrono::steady_clock::now() + retry_after_;
+  if (warned_) return;
+  warned_ = true;
+  *log_ << "middlepipe: agent at " << socket_path_ << " is unreachable (" << why
+        << "); calls go through without middlepipes until it is back" << std::endl;
+}
+
+std::optional<std::string> Hook::RoundTrip(const std::string& request) {
+  int fd = -1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      fd = idle_.back();
+      idle_.pop_back();
+    } else if (std::chrono::steady_clock::now() < retry_at_) {
+      return std::nullopt;  // recently unreachable: do not pay a connect per call
+    }
+  }
+  std::string reply;
+  // A pooled socket may be stale (the agent restarted): one retry on a fresh one.
+  if (fd >= 0 && !Exchange(fd, request, &reply)) {
+    close(fd);
+    fd = -1;
+  }
+  if (fd < 0) {
+    std::string why;
+    fd = Connect(socket_path_, &why);
+    if (fd < 0) {
+      Unreachable(why);
+      return std::nullopt;
+    }
+    if (!Exchange(fd, request, &reply)) {
+      close(fd);
+      Unreachable("the agent closed the connection");
+      return std::nullopt;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.push_back(fd);
+  if (warned_) {
+    warned_ = false;
+    *log_ << "middlepipe: agent at " << socket_path_ << " is reachable again" << std::endl;
+  }
+  return reply;
+}
+
+void Hook::Fire(const std::string& marker_value) {
+  std::optional<CallbackEvent> event = ParseCallbackMarker(marker_value);
+  if (!event.has_value()) return;
+  std::vector<std::function<void(const CallbackEvent&)>> matching;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const char* key : {event->event.c_str(), "*"}) {
+      auto found = callbacks_.find(key);
+      if (found != callbacks_.end()) {
+        matching.insert(matching.end(), found->second.begin(), found->second.end());
+      }
+    }
+  }
+  for (const auto& callback : matching) callback(*event);  // outside the lock
+}
+
+HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
+                        const Sender& send) {
+  v1::HookRequest on_request;
+  on_request.set_request_id(next_request_id_++);
+  v1::OnRequest* call = on_request.mutable_on_request();
+  call->set_service(service);
+  call->set_method(request.method);
+  call->set_path(request.path);
+  for (const auto& [name, value] : request.headers) {
+    v1::Header* header = call->add_headers();
+    header->set_name(name);
+    header->set_value(value);
+  }
+  std::optional<std::string> reply_bytes = RoundTrip(on_request.SerializeAsString());
+  v1::HookReply reply;
+  if (!reply_bytes.has_value() || !reply.ParseFromString(*reply_bytes) || !reply.has_verdict()) {
+    return send(service, request);  // fail open
+  }
+  const v1::Verdict& verdict = reply.verdict();
+
+  if (verdict.action() == v1::ACTION_RESPOND) {
+    std::optional<CallbackEvent> first;
+    for (const v1::Header& marker : verdict.markers()) {
+      if (marker.name() != kCallbackHeader) continue;
+      Fire(marker.value());
+      if (!first) first = ParseCallbackMarker(marker.value());
+    }
+    if (verdict.response().raise()) {
+      const std::string kind = first ? first->kind : "middlepipe";
+      const std::string name = first ? first->middlepipe : "";
+      const std::string message = absl::StrCat(kind, " ", name, ": ", first ? first->event : "",
+                                               first && !first->detail.empty() ? " (" : "",
+                                               first ? first->detail : "",
+                                               first && !first->detail.empty() ? ")" : "");
+      if (kind == "circuit-breaker") throw CircuitOpenError(kind, name, message);
+      if (kind == "rate-limit") throw RateLimitedError(kind, name, message);
+      throw MiddlepipeError(kind, name, message);
+    }
+    HttpResponse synthesized;
+    synthesized.status = static_cast<int>(verdict.response().status());
+    synthesized.body = verdict.response().body();
+    for (const v1::Header& header : verdict.response().headers()) {
+      synthesized.headers.emplace_back(header.name(), header.value());
+    }
+    return synthesized;
+  }
+
+  HttpRequest rewritten = request;
+  for (const std::string& name : verdict.remove_headers()) {
+    rewritten.headers.erase(std::remove_if(rewritten.headers.begin(), rewritten.headers.end(),
+                                           [&](const auto& header) {
+                                             return absl::EqualsIgnoreCase(header.first, name);
+                                           }),
+                            rewritten.headers.end());
+  }
+  for (const v1::Header& header : verdict.set_headers()) {
+    rewritten.headers.emplace_back(header.name(), header.value());
+  }
+  if (verdict.delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(verdict.delay_ms()));
+  const std::string destination =
+      verdict.destination_service().empty() ? service : verdict.destination_service();
+  const auto started = std::chrono::steady_clock::now();
+  HttpResponse response = send(destination, rewritten);
+  const auto latency = std::chrono::steady_clock::now() - started;
+
+  std::vector<v1::Header> markers(verdict.markers().begin(), verdict.markers().end());
+  if (verdict.call_id() != 0) {
+    v1::HookRequest on_response;
+    on_response.set_request_id(next_request_id_++);
+    v1::OnResponse* outcome = on_response.mutable_on_response();
+    outcome->set_call_id(verdict.call_id());
+    outcome->set_status(static_cast<uint32_t>(response.status));
+    outcome->set_latency_us(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
+    outcome->set_response_bytes(response.body.size());
+    outcome->set_transport_error(response.transport_error);
+    std::optional<std::string> answer = RoundTrip(on_response.SerializeAsString());
+    v1::HookReply answered;
+    if (answer.has_value() && answered.ParseFromString(*answer) && answered.has_markers()) {
+      markers.insert(markers.end(), answered.markers().markers().begin(),
+                     answered.markers().markers().end());
+    }
+  }
+  for (const v1::Header& marker : markers) {
+    response.headers.emplace_back(marker.name(), marker.value());
+    if (marker.name() == kCallbackHeader) Fire(marker.value());
+  }
+  return response;
+}
+
+HttpResponse Hook::Send(httplib::Client& client, const std::string& service,
+                        const HttpRequest& request) {
+  return Call(service, request, [&client](const std::string&, const HttpRequest& outgoing) {
+    httplib::Request http;
+    http.method = outgoing.method;
+    http.path = outgoing.path;
+    http.body = outgoing.body;
+    for (const auto& [name, value] : outgoing.headers) http.headers.emplace(name, value);
+    httplib::Result result = client.send(http);
+    HttpResponse response;
+    if (!result) {
+      response.transport_error = httplib::to_string(result.error());
+      return response;
+    }
+    response.status = result->status;
+    response.body = result->body;
+    for (const auto& [name, value] : result->headers) response.headers.emplace_back(name, value);
+    return response;
+  });
+}
+
+HttpResponse Hook::Get(httplib::Client& client, const std::string& service, const std::string& path) {
+  HttpRequest request;
+  request.path = path;
+  return Send(client, service, request);
+}
+
+}  // namespace middlepipe

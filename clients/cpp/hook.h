@@ -1,0 +1,119 @@
+// The C++ client hook: hands each HTTP call of the app to its agent (DESIGN.md §5) and
+// applies the verdict, so the app gets middlepipes by wrapping its calls:
+//
+//   middlepipe::Hook hook;                       // $MP_AGENT_SOCKET, or the default path
+//   hook.On("open", [](const middlepipe::CallbackEvent& e) { ... });
+//   httplib::Client orders("orders.internal", 8080);
+//   try {
+//     auto response = hook.Get(orders, "orders", "/orders/42");
+//   } catch (const middlepipe::CircuitOpenError& e) { ... }
+//
+// Per call: OnRequest to the agent; a synthesized response or a typed error instead of
+// the call when a filter says so; otherwise the app's own client does the I/O, and
+// OnResponse reports how it went and brings back marker headers. Every
+// `Middlepipe-Callback` marker fires the callbacks registered for its event. When the
+// agent is unreachable the hook lets calls through unfiltered (fail-open), says so once
+// on its log stream, and tries the agent again after a second.
+//
+// Thread-safe: many app threads may call at once (each borrows a socket from a pool).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "clients/cpp/errors.h"
+
+namespace httplib {
+class Client;
+}
+
+namespace middlepipe {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string path = "/";
+  HttpHeaders headers;
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 0;  // 0: the call failed at the transport
+  HttpHeaders headers;
+  std::string body;
+  std::string transport_error;
+  // The first header of that name (case-insensitive), or "".
+  std::string Header(const std::string& name) const;
+};
+
+// One `Middlepipe-Callback` marker.
+struct CallbackEvent {
+  std::string kind;        // e.g. "circuit-breaker"
+  std::string middlepipe;  // e.g. "orders-breaker"
+  std::string event;       // e.g. "open", "half-open", "closed", "limited"
+  std::string detail;      // e.g. "50% of 20 calls failed (threshold 50%)"
+};
+
+// Parses a Middlepipe-Callback value; nullopt if it is not one.
+std::optional<CallbackEvent> ParseCallbackMarker(const std::string& value);
+
+struct HookOptions {
+  // Empty: $MP_AGENT_SOCKET, else /run/middlepipe/agent.sock.
+  std::string socket_path;
+  std::ostream* log = nullptr;  // nullptr: std::cerr
+  std::chrono::milliseconds retry_after{1000};
+};
+
+class Hook {
+ public:
+  // Sends `request` (to `service`, or to the service the verdict names) and returns what
+  // came back; the app's own HTTP client does this.
+  using Sender = std::function<HttpResponse(const std::string& service, const HttpRequest& request)>;
+
+  Hook();
+  explicit Hook(HookOptions options);
+  ~Hook();
+  Hook(const Hook&) = delete;
+  Hook& operator=(const Hook&) = delete;
+
+  // Calls `callback` for every marker with this event ("*" for all events).
+  void On(const std::string& event, std::function<void(const CallbackEvent&)> callback);
+
+  // One call to `service` through its chain. Throws CircuitOpenError / RateLimitedError /
+  // MiddlepipeError when a middlepipe stopped the call and has no fallback.
+  HttpResponse Call(const std::string& service, const HttpRequest& request, const Sender& send);
+
+  // Call() with a cpp-httplib client doing the I/O.
+  HttpResponse Send(httplib::Client& client, const std::string& service, const HttpRequest& request);
+  HttpResponse Get(httplib::Client& client, const std::string& service, const std::string& path);
+
+  const std::string& socket_path() const { return socket_path_; }
+
+ private:
+  // A round trip to the agent; nullopt when it is unreachable (the call then fails open).
+  std::optional<std::string> RoundTrip(const std::string& request);
+  void Fire(const std::string& marker_value);
+  void Unreachable(const std::string& why);
+
+  const std::string socket_path_;
+  std::ostream* const log_;
+  const std::chrono::milliseconds retry_after_;
+  std::atomic<uint64_t> next_request_id_{1};
+
+  std::mutex mu_;
+  std::vector<int> idle_;  // connected sockets not in use
+  std::chrono::steady_clock::time_point retry_at_;
+  bool warned_ = false;
+  std::map<std::string, std::vector<std::function<void(const CallbackEvent&)>>> callbacks_;
+};
+
+}  // namespace middlepipe

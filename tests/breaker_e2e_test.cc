@@ -1,0 +1,146 @@
+// End to end, the way a user meets the circuit breaker: a real controller, a real
+// mp-agent, a service that can be told to fail, and an app calling it through the C++
+// hook. Bind a breaker; the service fails; the breaker opens, the app gets
+// CircuitOpenError and its callback, and the service stops receiving calls; the service
+// recovers; after open_ms the half-open trials succeed and the breaker closes.
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include <httplib.h>
+
+#include "absl/strings/str_cat.h"
+#include "clients/cpp/hook.h"
+#include "common/files.h"
+#include "gtest/gtest.h"
+#include "tests/support/controller_process.h"
+
+namespace middlepipe {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Stub = v1::Controller::Stub;
+
+// The sample service: answers /orders with 200, or 500 while told to fail; counts calls.
+class SampleService {
+ public:
+  SampleService() {
+    server_.Get("/orders", [this](const httplib::Request&, httplib::Response& response) {
+      ++calls_;
+      response.status = failing_.load() ? 500 : 200;
+      response.set_content(failing_.load() ? "failing\n" : "orders\n", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~SampleService() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int calls() const { return calls_.load(); }
+  void Fail(bool failing) { failing_.store(failing); }
+
+ private:
+  httplib::Server server_;
+  std::atomic<int> calls_{0};
+  std::atomic<bool> failing_{false};
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
+  testing::ScratchDir scratch;
+  testing::ControllerProcess controller(scratch);
+  ASSERT_TRUE(controller.Start().ok());
+  ASSERT_TRUE(WriteFileAtomically(scratch / "token", controller.AdminToken(), 0600).ok());
+  auto agent = testing::ChildProcess::Start(
+      {"filter-agent/mp-agent", "--controller", controller.target(), "--app", "web",
+       "--token-file", scratch / "token", "--socket", scratch / "agent.sock"},
+      scratch.path());
+  ASSERT_TRUE(agent.ok());
+  SampleService service;
+  cli::ControllerClient client = controller.Client(controller.AdminToken());
+
+  v1::RegisterServiceRequest orders;
+  orders.set_name("orders");
+  orders.add_endpoints()->set_host("127.0.0.1");
+  orders.mutable_endpoints(0)->set_port(static_cast<uint32_t>(service.port()));
+  ASSERT_TRUE(client.Call(&Stub::RegisterService, orders).ok());
+  v1::CreateMiddlepipeRequest create;
+  create.set_kind("circuit-breaker");
+  create.set_name("orders-breaker");
+  create.set_config_json(
+      R"({"min_requests":4,"error_threshold_percent":50,"open_ms":400,"half_open_requests":2})");
+  ASSERT_TRUE(client.Call(&Stub::CreateMiddlepipe, create).ok());
+  ASSERT_TRUE(agent->WaitForStderrLine("running epoch 0", seconds(20))) << agent->Stderr();
+  v1::BindMiddlepipeRequest bind;
+  bind.set_name("orders-breaker");
+  bind.set_app("web");
+  bind.set_service("orders");
+  auto bound = client.Call(&Stub::BindMiddlepipe, bind);
+  ASSERT_TRUE(bound.ok()) << bound.status();
+  ASSERT_EQ(bound->rollout().instances_applied(), 1u);
+
+  // The app.
+  HookOptions options;
+  options.socket_path = scratch / "agent.sock";
+  Hook hook(options);
+  std::atomic<int> opened{0};
+  std::atomic<int> half_opened{0};
+  std::atomic<int> closed{0};
+  hook.On("open", [&](const CallbackEvent& event) {
+    EXPECT_EQ(event.middlepipe, "orders-breaker");
+    ++opened;
+  });
+  hook.On("half-open", [&](const CallbackEvent&) { ++half_opened; });
+  hook.On("closed", [&](const CallbackEvent&) { ++closed; });
+  httplib::Client http("127.0.0.1", service.port());
+
+  for (int i = 0; i < 5; ++i) {
+    HttpResponse response = hook.Get(http, "orders", "/orders");
+    ASSERT_EQ(response.status, 200);
+    EXPECT_EQ(response.Header("Middlepipe-Epoch"), "1");
+  }
+
+  // The service fails: calls come back 500 until the breaker opens, then the app gets
+  // CircuitOpenError and the service sees no more calls.
+  service.Fail(true);
+  int failed_calls = 0;
+  bool open = false;
+  for (int i = 0; i < 20 && !open; ++i) {
+    try {
+      EXPECT_EQ(hook.Get(http, "orders", "/orders").status, 500);
+      ++failed_calls;
+    } catch (const CircuitOpenError& error) {
+      open = true;
+      EXPECT_EQ(error.middlepipe(), "orders-breaker");
+    }
+  }
+  ASSERT_TRUE(open) << "the breaker never opened";
+  EXPECT_GE(failed_calls, 2);
+  EXPECT_GE(opened.load(), 2) << "the tripping call and the short-circuited call both say open";
+  const int calls_when_open = service.calls();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_THROW(hook.Get(http, "orders", "/orders"), CircuitOpenError);
+  }
+  EXPECT_EQ(service.calls(), calls_when_open) << "an open breaker must not reach the service";
+
+  // The service recovers; after open_ms the two half-open trials succeed and it closes.
+  service.Fail(false);
+  std::this_thread::sleep_for(milliseconds(450));
+  EXPECT_EQ(hook.Get(http, "orders", "/orders").status, 200);
+  EXPECT_EQ(hook.Get(http, "orders", "/orders").status, 200);
+  EXPECT_EQ(half_opened.load(), 2);
+  EXPECT_EQ(closed.load(), 1);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(hook.Get(http, "orders", "/orders").status, 200);
+  EXPECT_EQ(service.calls(), calls_when_open + 7);
+
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->WaitForExit(seconds(20)), 0) << agent->Stderr();
+}
+
+}  // namespace
+}  // namespace middlepipe
