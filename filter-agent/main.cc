@@ -1,8 +1,7 @@
 // mp-agent: one per app container. Registers with the controller, receives chains by
-// two-phase commit into the scheduler's chain table, and serves them to the app's client
-// hooks on the hook socket.
-//
-// Not yet here (see issue 4's note): reporting to the aggregator and the packet path.
+// two-phase commit into the scheduler's chain table, serves them to the app's client
+// hooks on the hook socket, and reports to the user's aggregator (applying its
+// decisions). Not yet here: the packet path and the shared-memory fast path.
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -22,6 +21,7 @@
 #include "common/version.h"
 #include "filter-agent/control_client.h"
 #include "filter-agent/hook_server.h"
+#include "filter-agent/reporter.h"
 #include "scheduler/chain_table.h"
 #include "scheduler/filters/builtin_filters.h"
 #include "scheduler/filters/builtin_kinds.h"
@@ -40,6 +40,7 @@ struct Options {
   std::string socket;
   std::string shm;
   std::string address;
+  uint32_t report_interval_ms = 1000;
 };
 
 // The hook socket: --socket, else $MP_AGENT_SOCKET, else the documented default.
@@ -120,9 +121,17 @@ int Run(const Options& options) {
   control.registration.set_agent_version(kVersion);
   ControlClient client(control, &chains, &logger);
   client.Start();
+  ReporterOptions reporting;
+  reporting.app = options.app;
+  reporting.instance = options.instance;
+  reporting.interval = std::chrono::milliseconds(options.report_interval_ms);
+  reporting.aggregator_address = [&client] { return client.aggregator_address(); };
+  Reporter reporter(reporting, &chains, &logger);
+  reporter.Start();
 
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
+  reporter.Stop();
   client.Stop();
   hooks.Stop();
   logger.Info("stopped after ", hooks.requests_handled(), " hooked requests");
@@ -148,6 +157,10 @@ int main(int argc, char** argv) {
                  "Fast-path shared memory path (default: $MP_AGENT_SHM or SOCKET.shm)");
   app.add_option("--address", options.address,
                  "This instance's IP address (default: the first non-loopback IPv4 address)");
+  app.add_option("--report-interval-ms", options.report_interval_ms,
+                 "How often filters' observations go to the aggregator")
+      ->check(CLI::Range(10u, 600000u))
+      ->capture_default_str();
   middlepipe::AddVersionCommand(app, std::cout);
   if (auto exit_code = middlepipe::ParseCommandLine(app, argc, argv, std::cout, std::cerr)) {
     return *exit_code;
