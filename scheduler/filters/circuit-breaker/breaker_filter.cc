@@ -90,10 +90,13 @@ absl::StatusOr<BreakerConfig> ParseBreakerConfig(const std::string& config_json)
       const nlohmann::json& fallback = json["fallback"];
       v1::SynthesizedResponse response;
       response.set_status(fallback.at("status").get<uint32_t>());
-      for (const auto& [name, value] : fallback.value("headers", nlohmann::json::object()).items()) {
-        v1::Header* header = response.add_headers();
-        header->set_name(name);
-        header->set_value(value.get<std::string>());
+      if (fallback.contains("headers")) {
+        const nlohmann::json& headers = fallback.at("headers");
+        for (auto it = headers.begin(); it != headers.end(); ++it) {
+          v1::Header* header = response.add_headers();
+          header->set_name(it.key());
+          header->set_value(it.value().get<std::string>());
+        }
       }
       response.set_body(fallback.value("body", ""));
       config.fallback = std::move(response);

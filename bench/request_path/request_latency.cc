@@ -1,0 +1,227 @@
+// Request-path benchmark: what a middlepipe adds to one HTTP call, side by side with a
+// sidecar proxy hop, in one run on one machine.
+//
+// Rows (same service, same client library, same sequential closed loop):
+//   direct          the app's client straight to the service (keep-alive)
+//   middlepipe      the same call through the C++ hook, with a real mp-agent running a
+//                   circuit-breaker + monitor chain (two hook round trips per call)
+//   nginx-sidecar   the same call through nginx as a keep-alive reverse proxy on loopback
+// The rows alternate within each round, so drift on a noisy machine hits all of them.
+// Also reports the agent's resident memory idle and after the load.
+//
+// Prints one JSON object per line and figure (see bench/report.py).
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "cli/controller_client.h"
+#include "clients/cpp/hook.h"
+#include "common/files.h"
+#include "tests/support/child_process.h"
+
+namespace middlepipe::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Stub = v1::Controller::Stub;
+
+void Emit(const std::string& row, const std::string& metric, const std::string& unit, double value) {
+  std::cout << nlohmann::json{{"suite", "request-path"}, {"row", row}, {"metric", metric},
+                              {"unit", unit}, {"value", value}}
+                   .dump()
+            << std::endl;
+}
+
+double Percentile(std::vector<double> samples, double percent) {
+  std::sort(samples.begin(), samples.end());
+  size_t rank = static_cast<size_t>(std::ceil(percent / 100.0 * samples.size()));
+  return samples[std::max<size_t>(rank, 1) - 1];
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+double RssMegabytes(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return -1;
+}
+
+struct Row {
+  std::string name;
+  std::function<int()> call;  // one request; returns the HTTP status
+};
+
+int Run(const std::string& controller_binary, const std::string& agent_binary,
+        const std::string& nginx_binary, int requests, int rounds) {
+  testing::ScratchDir scratch;
+
+  // The service: a small keep-alive HTTP server.
+  httplib::Server service;
+  // cpp-httplib leaves Nagle on and writes headers and body separately: against a proxy
+  // that delays its ACKs that is a 40 ms stall per request. Off for every row alike.
+  service.set_tcp_nodelay(true);
+  service.Get("/orders", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content("{\"orders\":[]}", "application/json");
+  });
+  const int service_port = service.bind_to_any_port("127.0.0.1");
+  std::thread service_thread([&] { service.listen_after_bind(); });
+
+  // nginx as the sidecar: keep-alive to the service, no access log.
+  const int nginx_port = FreePort();
+  std::ofstream(scratch / "nginx.conf")
+      << "worker_processes 1; daemon off; pid " << (scratch / "nginx.pid") << ";\n"
+      << "error_log " << (scratch / "nginx.err") << " warn;\n"
+      << "events { worker_connections 1024; }\n"
+      << "http { access_log off;\n"
+      << "  upstream service { server 127.0.0.1:" << service_port << "; keepalive 16; }\n"
+      << "  server { listen 127.0.0.1:" << nginx_port << ";\n"
+      << "    location / { proxy_pass http://service; proxy_http_version 1.1;\n"
+      << "                 proxy_set_header Connection \"\"; } } }\n";
+  auto nginx = testing::ChildProcess::Start(
+      {nginx_binary, "-c", scratch / "nginx.conf", "-p", scratch.path(), "-e", scratch / "nginx.err"},
+      scratch.path());
+  if (!nginx.ok()) {
+    std::cerr << "request_latency: cannot start nginx: " << nginx.status() << "\n";
+    return 1;
+  }
+
+  // The control plane and the agent, with breaker + monitor bound web -> orders.
+  auto controller = testing::ChildProcess::Start(
+      {controller_binary, "--data-dir", scratch / "data", "--grpc-listen",
+       "unix://" + (scratch / "c.sock"), "--http-listen", "127.0.0.1:0", "--aggregator-binary",
+       "none"},
+      scratch.path());
+  if (!controller.ok() || !controller->WaitForStderrLine("http listening", std::chrono::seconds(30))) {
+    std::cerr << "request_latency: mp-controller did not start\n";
+    return 1;
+  }
+  std::string token = *ReadFile(scratch / "data/admin-token");
+  token.pop_back();
+  WriteFileAtomically(scratch / "token", token, 0600).IgnoreError();
+  auto agent = testing::ChildProcess::Start(
+      {agent_binary, "--controller", "unix://" + (scratch / "c.sock"), "--app", "web",
+       "--token-file", scratch / "token", "--socket", scratch / "agent.sock"},
+      scratch.path());
+  if (!agent.ok() || !agent->WaitForStderrLine("running epoch 0", std::chrono::seconds(30))) {
+    std::cerr << "request_latency: mp-agent did not start\n";
+    return 1;
+  }
+  auto client = *cli::ControllerClient::Create({"unix://" + (scratch / "c.sock"), token});
+  v1::RegisterServiceRequest orders;
+  orders.set_name("orders");
+  orders.add_endpoints()->set_host("127.0.0.1");
+  orders.mutable_endpoints(0)->set_port(static_cast<uint32_t>(service_port));
+  client.Call(&Stub::RegisterService, orders).IgnoreError();
+  for (const auto& [kind, name] : {std::pair{"circuit-breaker", "orders-breaker"},
+                                   std::pair{"monitor", "orders-monitor"}}) {
+    v1::CreateMiddlepipeRequest create;
+    create.set_kind(kind);
+    create.set_name(name);
+    v1::BindMiddlepipeRequest bind;
+    bind.set_name(name);
+    bind.set_app("web");
+    bind.set_service("orders");
+    auto created = client.Call(&Stub::CreateMiddlepipe, create);
+    auto bound = client.Call(&Stub::BindMiddlepipe, bind);
+    if (!created.ok() || !bound.ok() || bound->rollout().instances_applied() != 1) {
+      std::cerr << "request_latency: could not bind " << name << "\n";
+      return 1;
+    }
+  }
+  Emit("middlepipe", "agent_rss_idle", "MB", RssMegabytes(agent->pid()));
+
+  httplib::Client direct("127.0.0.1", service_port);
+  httplib::Client proxied("127.0.0.1", nginx_port);
+  direct.set_tcp_nodelay(true);
+  proxied.set_tcp_nodelay(true);
+  HookOptions hook_options;
+  hook_options.socket_path = scratch / "agent.sock";
+  Hook hook(hook_options);
+  std::vector<Row> rows = {
+      {"direct", [&] { auto r = direct.Get("/orders"); return r ? r->status : 0; }},
+      {"middlepipe", [&] { return hook.Get(direct, "orders", "/orders").status; }},
+      {"nginx-sidecar", [&] { auto r = proxied.Get("/orders"); return r ? r->status : 0; }},
+  };
+  for (int round = 0; round < rounds; ++round) {
+    std::map<std::string, std::pair<double, double>> percentiles;
+    for (const Row& row : rows) {
+      for (int i = 0; i < requests / 10; ++i) row.call();  // warm up connections and caches
+      std::vector<double> latencies;
+      latencies.reserve(static_cast<size_t>(requests));
+      const auto start = Clock::now();
+      for (int i = 0; i < requests; ++i) {
+        const auto before = Clock::now();
+        if (row.call() != 200) {
+          std::cerr << "request_latency: " << row.name << " call failed\n";
+          return 1;
+        }
+        latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - before).count());
+      }
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      percentiles[row.name] = {Percentile(latencies, 50), Percentile(latencies, 99)};
+      Emit(row.name, "latency_p50", "us", percentiles[row.name].first);
+      Emit(row.name, "latency_p99", "us", percentiles[row.name].second);
+      Emit(row.name, "requests_per_second", "1/s", requests / seconds);
+    }
+    for (const char* row : {"middlepipe", "nginx-sidecar"}) {
+      Emit(row, "added_latency_p50", "us", percentiles[row].first - percentiles["direct"].first);
+      Emit(row, "added_latency_p99", "us", percentiles[row].second - percentiles["direct"].second);
+    }
+  }
+  Emit("middlepipe", "agent_rss_loaded", "MB", RssMegabytes(agent->pid()));
+
+  agent->Signal(SIGTERM);
+  agent->WaitForExit(std::chrono::seconds(20));
+  controller->Signal(SIGTERM);
+  controller->WaitForExit(std::chrono::seconds(20));
+  nginx->Signal(SIGTERM);
+  nginx->WaitForExit(std::chrono::seconds(20));
+  service.stop();
+  service_thread.join();
+  return 0;
+}
+
+}  // namespace
+}  // namespace middlepipe::bench
+
+int main(int argc, char** argv) {
+  std::string controller = "controller/mp-controller";
+  std::string agent = "filter-agent/mp-agent";
+  std::string nginx = "/usr/sbin/nginx";
+  int requests = 5000;
+  int rounds = 3;
+  CLI::App app("added latency per request: direct vs middlepipe vs nginx sidecar", "request_latency");
+  app.add_option("--controller", controller, "Path of mp-controller");
+  app.add_option("--agent", agent, "Path of mp-agent");
+  app.add_option("--nginx", nginx, "Path of nginx");
+  app.add_option("--requests", requests, "Requests per row and round")->check(CLI::Range(10, 10000000));
+  app.add_option("--rounds", rounds, "Rounds (rows alternate within each)")->check(CLI::Range(1, 100));
+  CLI11_PARSE(app, argc, argv);
+  return middlepipe::bench::Run(controller, agent, nginx, requests, rounds);
+}
