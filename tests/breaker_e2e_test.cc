@@ -23,32 +23,33 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Stub = v1::Controller::Stub;
 
-// The sample service: answers /orders with 200, or 500 while told to fail; counts calls.
+// The sample service (platform/examples), run as a process and steered over HTTP.
 class SampleService {
  public:
-  SampleService() {
-    server_.Get("/orders", [this](const httplib::Request&, httplib::Response& response) {
-      ++calls_;
-      response.status = failing_.load() ? 500 : 200;
-      response.set_content(failing_.load() ? "failing\n" : "orders\n", "text/plain");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~SampleService() {
-    server_.stop();
-    thread_.join();
+  explicit SampleService(const testing::ScratchDir& scratch) {
+    auto started = testing::ChildProcess::Start(
+        {"platform/examples/sample-service", "--listen", "127.0.0.1:0"}, scratch.path());
+    EXPECT_TRUE(started.ok()) << started.status();
+    process_.emplace(std::move(*started));
+    auto line = process_->WaitForStderrLine("listening on", std::chrono::seconds(20));
+    EXPECT_TRUE(line.has_value()) << process_->Stderr();
+    port_ = line ? std::stoi(line->substr(line->rfind(':') + 1)) : 0;
+    control_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
   }
   int port() const { return port_; }
-  int calls() const { return calls_.load(); }
-  void Fail(bool failing) { failing_.store(failing); }
+  int calls() {
+    auto stats = control_->Get("/control/stats");
+    return stats ? std::stoi(stats->body.substr(stats->body.find(':') + 1)) : -1;
+  }
+  void Fail(bool failing) {
+    auto result = control_->Post(std::string("/control/fail?on=") + (failing ? "1" : "0"));
+    EXPECT_TRUE(result && result->status == 200);
+  }
 
  private:
-  httplib::Server server_;
-  std::atomic<int> calls_{0};
-  std::atomic<bool> failing_{false};
+  std::optional<testing::ChildProcess> process_;
+  std::unique_ptr<httplib::Client> control_;
   int port_ = 0;
-  std::thread thread_;
 };
 
 TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
@@ -61,7 +62,7 @@ TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
        "--token-file", scratch / "token", "--socket", scratch / "agent.sock"},
       scratch.path());
   ASSERT_TRUE(agent.ok());
-  SampleService service;
+  SampleService service(scratch);
   cli::ControllerClient client = controller.Client(controller.AdminToken());
 
   v1::RegisterServiceRequest orders;
