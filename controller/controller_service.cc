@@ -22,6 +22,15 @@ absl::Status NotFound(absl::string_view what, absl::string_view name) {
   return absl::NotFoundError(absl::StrCat(what, " \"", name, "\" not found"));
 }
 
+// The user's middlepipe `name`, or NOT_FOUND naming it.
+absl::StatusOr<v1::Middlepipe> ExistingMiddlepipe(StoreTransaction& tx, const std::string& user,
+                                                  const std::string& name) {
+  absl::StatusOr<std::optional<v1::Middlepipe>> found = tx.GetMiddlepipe(user, name);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return NotFound("middlepipe", name);
+  return **found;
+}
+
 std::string Arrow(const v1::Binding& binding) {
   return absl::StrCat(binding.app(), " -> ", binding.service());
 }
@@ -122,14 +131,12 @@ grpc::Status ControllerService::UpdateMiddlepipe(grpc::ServerContext* context,
     v1::Middlepipe updated;
     absl::StatusOr<v1::Rollout> rollout =
         coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
-          absl::StatusOr<std::optional<v1::Middlepipe>> existing =
-              tx.GetMiddlepipe(user, request->name());
+          absl::StatusOr<v1::Middlepipe> existing = ExistingMiddlepipe(tx, user, request->name());
           if (!existing.ok()) return existing.status();
-          if (!existing->has_value()) return NotFound("middlepipe", request->name());
           absl::StatusOr<std::string> config =
-              kinds_->ValidateConfig((*existing)->kind(), request->config_json());
+              kinds_->ValidateConfig(existing->kind(), request->config_json());
           if (!config.ok()) return config.status();
-          updated = **existing;
+          updated = *existing;
           if (*config == updated.config_json()) return absl::OkStatus();  // nothing to do
           updated.set_config_json(*config);
           updated.set_generation(updated.generation() + 1);
@@ -149,10 +156,8 @@ grpc::Status ControllerService::DeleteMiddlepipe(grpc::ServerContext* context,
   return AsUser(context, "DeleteMiddlepipe", [&](const std::string& user) -> absl::Status {
     absl::StatusOr<v1::Rollout> rollout =
         coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
-          absl::StatusOr<std::optional<v1::Middlepipe>> existing =
-              tx.GetMiddlepipe(user, request->name());
+          absl::StatusOr<v1::Middlepipe> existing = ExistingMiddlepipe(tx, user, request->name());
           if (!existing.ok()) return existing.status();
-          if (!existing->has_value()) return NotFound("middlepipe", request->name());
           absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
           if (!bindings.ok()) return bindings.status();
           std::vector<v1::Binding> own;
@@ -205,11 +210,9 @@ grpc::Status ControllerService::GetMiddlepipe(grpc::ServerContext* context,
                                               v1::GetMiddlepipeResponse* response) {
   return AsUser(context, "GetMiddlepipe", [&](const std::string& user) -> absl::Status {
     absl::Status read = coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
-      absl::StatusOr<std::optional<v1::Middlepipe>> middlepipe =
-          tx.GetMiddlepipe(user, request->name());
+      absl::StatusOr<v1::Middlepipe> middlepipe = ExistingMiddlepipe(tx, user, request->name());
       if (!middlepipe.ok()) return middlepipe.status();
-      if (!middlepipe->has_value()) return NotFound("middlepipe", request->name());
-      *response->mutable_summary()->mutable_middlepipe() = **middlepipe;
+      *response->mutable_summary()->mutable_middlepipe() = *middlepipe;
       absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
       if (!bindings.ok()) return bindings.status();
       for (const v1::Binding& binding : *bindings) {
@@ -245,10 +248,8 @@ grpc::Status ControllerService::BindMiddlepipe(grpc::ServerContext* context,
     v1::Binding binding;
     absl::StatusOr<v1::Rollout> rollout =
         coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
-          absl::StatusOr<std::optional<v1::Middlepipe>> middlepipe =
-              tx.GetMiddlepipe(user, request->name());
+          absl::StatusOr<v1::Middlepipe> middlepipe = ExistingMiddlepipe(tx, user, request->name());
           if (!middlepipe.ok()) return middlepipe.status();
-          if (!middlepipe->has_value()) return NotFound("middlepipe", request->name());
           absl::StatusOr<std::optional<v1::Service>> service = tx.GetService(user, request->service());
           if (!service.ok()) return service.status();
           std::vector<std::string> apps = KnownApps(tx, user);

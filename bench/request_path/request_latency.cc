@@ -95,7 +95,8 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
   // nginx as the sidecar: keep-alive to the service, no access log.
   const int nginx_port = FreePort();
   std::ofstream(scratch / "nginx.conf")
-      << "worker_processes 1; daemon off; pid " << (scratch / "nginx.pid") << ";\n"
+      // One process (no master): a benchmark that ends early cannot orphan a worker.
+      << "master_process off; daemon off; pid " << (scratch / "nginx.pid") << ";\n"
       << "error_log " << (scratch / "nginx.err") << " warn;\n"
       << "events { worker_connections 1024; }\n"
       << "http { access_log off;\n"
