@@ -7,7 +7,8 @@
 //                   circuit-breaker + monitor chain (two hook round trips per call)
 //   nginx-sidecar   the same call through nginx as a keep-alive reverse proxy on loopback
 // The rows alternate within each round, so drift on a noisy machine hits all of them.
-// Also reports the agent's resident memory idle and after the load.
+// Also reports the agent's memory idle and after the load: all resident pages, and its
+// own (anonymous) ones.
 //
 // Prints one JSON object per line and figure (see bench/report.py).
 #include <signal.h>
@@ -63,11 +64,14 @@ int FreePort() {
   return ntohs(address.sin_port);
 }
 
-double RssMegabytes(pid_t pid) {
+// A /proc/PID/status memory figure in MB: "VmRSS" (all resident pages) or "RssAnon" (the
+// process's own; the rest of VmRSS is file-backed, mostly shared-library text that every
+// agent on the host shares).
+double MemoryMegabytes(pid_t pid, const std::string& field) {
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
   }
   return -1;
 }
@@ -155,7 +159,8 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
       return 1;
     }
   }
-  Emit("middlepipe", "agent_rss_idle", "MB", RssMegabytes(agent->pid()));
+  Emit("middlepipe", "agent_rss_idle", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
+  Emit("middlepipe", "agent_private_idle", "MB", MemoryMegabytes(agent->pid(), "RssAnon"));
 
   httplib::Client direct("127.0.0.1", service_port);
   httplib::Client proxied("127.0.0.1", nginx_port);
@@ -195,7 +200,8 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
       Emit(row, "added_latency_p99", "us", percentiles[row].second - percentiles["direct"].second);
     }
   }
-  Emit("middlepipe", "agent_rss_loaded", "MB", RssMegabytes(agent->pid()));
+  Emit("middlepipe", "agent_rss_loaded", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
+  Emit("middlepipe", "agent_private_loaded", "MB", MemoryMegabytes(agent->pid(), "RssAnon"));
 
   agent->Signal(SIGTERM);
   agent->WaitForExit(std::chrono::seconds(20));
