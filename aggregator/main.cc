@@ -40,8 +40,7 @@ int Run(const Options& options) {
 
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
-  grpc->server->Shutdown();
-  grpc->server->Wait();
+  grpc->Stop();
   logger.Info("stopped");
   return 0;
 }

@@ -46,6 +46,12 @@ absl::Status PrepareUnixSocketPath(const std::string& path) {
 
 }  // namespace
 
+void RunningGrpcServer::Stop(std::chrono::milliseconds grace) {
+  if (server == nullptr) return;
+  server->Shutdown(std::chrono::system_clock::now() + grace);
+  server->Wait();
+}
+
 absl::StatusOr<RunningGrpcServer> StartGrpcServer(
     const Address& address, const std::vector<grpc::Service*>& services) {
   if (address.family == Address::Family::kUnix) {

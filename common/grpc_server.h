@@ -3,6 +3,7 @@
 // grpc_health_probe and grpcurl work against any of them.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,10 @@ struct RunningGrpcServer {
   std::unique_ptr<grpc::Server> server;
   // Where it listens, with the port the kernel chose if the address asked for port 0.
   Address bound;
+
+  // Stops accepting calls, gives calls in flight `grace` to finish, then cancels the
+  // rest (streams from agents never end on their own) and waits until all are done.
+  void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
 };
 
 // Starts serving `services` (not owned; they must outlive the server) on `address`.

@@ -51,12 +51,11 @@ grpc::Status ControllerService::AsUser(
   return status;
 }
 
-std::vector<std::string> ControllerService::KnownApps(StoreTransaction& tx,
-                                                      const std::string& user) const {
-  std::set<std::string> apps;
-  if (absl::StatusOr<std::vector<std::string>> stored = tx.ListApps(user); stored.ok()) {
-    apps.insert(stored->begin(), stored->end());
-  }
+absl::StatusOr<std::vector<std::string>> ControllerService::KnownApps(
+    StoreTransaction& tx, const std::string& user) const {
+  absl::StatusOr<std::vector<std::string>> stored = tx.ListApps(user);
+  if (!stored.ok()) return stored.status();
+  std::set<std::string> apps(stored->begin(), stored->end());
   for (const std::string& app : registry_->Apps(user)) apps.insert(app);
   return std::vector<std::string>(apps.begin(), apps.end());
 }
@@ -252,9 +251,10 @@ grpc::Status ControllerService::BindMiddlepipe(grpc::ServerContext* context,
           if (!middlepipe.ok()) return middlepipe.status();
           absl::StatusOr<std::optional<v1::Service>> service = tx.GetService(user, request->service());
           if (!service.ok()) return service.status();
-          std::vector<std::string> apps = KnownApps(tx, user);
+          absl::StatusOr<std::vector<std::string>> apps = KnownApps(tx, user);
+          if (!apps.ok()) return apps.status();
           if (!service->has_value() &&
-              std::find(apps.begin(), apps.end(), request->service()) == apps.end()) {
+              std::find(apps->begin(), apps->end(), request->service()) == apps->end()) {
             return absl::NotFoundError(absl::StrCat(
                 "service \"", request->service(),
                 "\" not found: register it with mp register-service, or run an app of that name"));
@@ -351,8 +351,9 @@ grpc::Status ControllerService::RegisterService(grpc::ServerContext* context,
     *service.mutable_endpoints() = request->endpoints();
     absl::StatusOr<v1::Rollout> rollout =
         coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
-          std::vector<std::string> apps = KnownApps(tx, user);
-          if (std::find(apps.begin(), apps.end(), service.name()) != apps.end()) {
+          absl::StatusOr<std::vector<std::string>> apps = KnownApps(tx, user);
+          if (!apps.ok()) return apps.status();
+          if (std::find(apps->begin(), apps->end(), service.name()) != apps->end()) {
             return absl::AlreadyExistsError(absl::StrCat(
                 "\"", service.name(), "\" is an app; a service needs a name of its own"));
           }
@@ -373,7 +374,9 @@ grpc::Status ControllerService::ListServices(grpc::ServerContext* context,
       absl::StatusOr<std::vector<v1::Service>> registered = tx.ListServices(user);
       if (!registered.ok()) return registered.status();
       std::vector<v1::Service> services = *std::move(registered);
-      for (const std::string& app : KnownApps(tx, user)) {
+      absl::StatusOr<std::vector<std::string>> apps = KnownApps(tx, user);
+      if (!apps.ok()) return apps.status();
+      for (const std::string& app : *apps) {
         v1::Service& service = services.emplace_back();
         service.set_name(app);
         service.set_type(v1::SERVICE_TYPE_APP);
@@ -394,7 +397,9 @@ grpc::Status ControllerService::ListApps(grpc::ServerContext* context,
                                          v1::ListAppsResponse* response) {
   return AsUser(context, "ListApps", [&](const std::string& user) {
     return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
-      for (const std::string& name : KnownApps(tx, user)) {
+      absl::StatusOr<std::vector<std::string>> apps = KnownApps(tx, user);
+      if (!apps.ok()) return apps.status();
+      for (const std::string& name : *apps) {
         v1::App* app = response->add_apps();
         app->set_name(name);
         absl::StatusOr<uint64_t> epoch = tx.GetEpoch(user, name);

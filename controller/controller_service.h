@@ -69,7 +69,8 @@ class ControllerService final : public v1::Controller::Service {
                       const std::function<absl::Status(const std::string& user)>& body);
 
   // Apps of the user: those with stored chains and those with connected instances.
-  std::vector<std::string> KnownApps(StoreTransaction& tx, const std::string& user) const;
+  absl::StatusOr<std::vector<std::string>> KnownApps(StoreTransaction& tx,
+                                                     const std::string& user) const;
 
   const TokenTable* const tokens_;
   const scheduler::KindCatalog* const kinds_;

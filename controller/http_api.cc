@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "common/version.h"
 
@@ -51,6 +53,16 @@ absl::StatusOr<Address> HttpApi::Start(const Address& address) {
   thread_ = std::thread([this] {
     if (!server_->listen_after_bind()) logger_->Error("HTTP server stopped with an error");
   });
+  // cpp-httplib ignores stop() until its listen loop runs; return only once it does, or a
+  // Stop() soon after Start() would be lost and its join would wait forever.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!server_->is_running()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return absl::UnavailableError(absl::StrCat("HTTP server on ", bound.ToString(),
+                                                 " did not start within 10 s"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return bound;
 }
 

@@ -112,7 +112,7 @@ int Run(const Options& options) {
   HttpApi http(&logger, [&metrics] { return metrics.Render(); });
   absl::StatusOr<Address> http_bound = http.Start(*http_address);
   if (!http_bound.ok()) {
-    grpc->server->Shutdown();
+    grpc->Stop();
     return Fail(kProgram, http_bound.status(), std::cerr);
   }
 
@@ -127,9 +127,7 @@ int Run(const Options& options) {
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
   http.Stop();
-  // Agent streams never end on their own: give in-flight calls a moment, then cancel.
-  grpc->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  grpc->server->Wait();
+  grpc->Stop();
   aggregators.Stop();
   logger.Info("stopped");
   return 0;

@@ -16,12 +16,7 @@ ControlClient::~ControlClient() { Stop(); }
 void ControlClient::Start() { thread_ = std::thread([this] { Run(); }); }
 
 void ControlClient::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    if (active_context_ != nullptr) active_context_->TryCancel();
-  }
-  stop_changed_.notify_all();
+  loop_.Stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -30,21 +25,12 @@ std::string ControlClient::aggregator_address() const {
   return aggregator_address_;
 }
 
-bool ControlClient::Sleep(std::chrono::milliseconds duration) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return !stop_changed_.wait_for(lock, duration, [this] { return stopping_; });
-}
-
 void ControlClient::Run() {
   std::chrono::milliseconds backoff = options_.initial_backoff;
-  while (true) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return;
-    }
+  while (!loop_.stopped()) {
     if (RunStream()) backoff = options_.initial_backoff;
     logger_->Warning("controller stream ended; reconnecting in ", backoff.count(), " ms");
-    if (!Sleep(backoff)) return;
+    if (!loop_.SleepFor(backoff)) return;
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
 }
@@ -57,11 +43,7 @@ bool ControlClient::Write(Stream& stream, const v1::AgentMessage& message) {
 bool ControlClient::RunStream() {
   grpc::ClientContext context;
   context.AddMetadata("authorization", "Bearer " + options_.token);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return false;
-    active_context_ = &context;
-  }
+  if (!loop_.Enter(&context)) return false;
   std::unique_ptr<Stream> stream = stub_->Connect(&context);
 
   v1::AgentMessage hello;
@@ -123,10 +105,7 @@ bool ControlClient::RunStream() {
     stream->WritesDone();
   }
   grpc::Status status = stream->Finish();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    active_context_ = nullptr;
-  }
+  loop_.Leave();
   if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
     logger_->Warning("controller at ", options_.target, ": ", status.error_message());
   }

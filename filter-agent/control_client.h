@@ -16,6 +16,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/logger.h"
+#include "filter-agent/cancellable_loop.h"
 #include "proto/agent.grpc.pb.h"
 #include "scheduler/chain_table.h"
 
@@ -52,18 +53,14 @@ class ControlClient {
   bool RunStream();
   void Handle(const v1::ControllerMessage& message, Stream& stream);
   bool Write(Stream& stream, const v1::AgentMessage& message);
-  // Sleeps for `duration` unless Stop() comes first; false if stopping.
-  bool Sleep(std::chrono::milliseconds duration);
 
   const ControlClientOptions options_;
   scheduler::ChainTable* const chains_;
   Logger* const logger_;
   std::unique_ptr<v1::AgentControl::Stub> stub_;
 
-  mutable std::mutex mu_;
-  std::condition_variable stop_changed_;
-  bool stopping_ = false;
-  grpc::ClientContext* active_context_ = nullptr;  // to cancel the stream on Stop
+  CancellableLoop loop_;
+  mutable std::mutex mu_;  // guards the two fields below
   std::string aggregator_address_;
   std::chrono::milliseconds heartbeat_interval_{1000};
   std::atomic<bool> connected_{false};

@@ -12,22 +12,12 @@ Reporter::~Reporter() { Stop(); }
 void Reporter::Start() { thread_ = std::thread([this] { Run(); }); }
 
 void Reporter::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    if (active_context_ != nullptr) active_context_->TryCancel();
-  }
-  stop_changed_.notify_all();
+  loop_.Stop();
   if (thread_.joinable()) thread_.join();
 }
 
-bool Reporter::Sleep(std::chrono::milliseconds duration) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return !stop_changed_.wait_for(lock, duration, [this] { return stopping_; });
-}
-
 void Reporter::Run() {
-  while (Sleep(options_.interval)) {
+  while (loop_.SleepFor(options_.interval)) {
     const std::string address = options_.aggregator_address();
     if (address.empty()) continue;  // no aggregator (yet): filters keep their deltas
     RunStream(address);
@@ -75,11 +65,7 @@ void Reporter::Apply(const v1::DecisionBatch& decisions) {
 void Reporter::RunStream(const std::string& address) {
   auto stub = v1::Aggregator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
-    active_context_ = &context;
-  }
+  if (!loop_.Enter(&context)) return;
   auto stream = stub->Exchange(&context);
   // Decisions arrive whenever the aggregator decides; a reader thread applies them.
   std::thread reader([&] {
@@ -87,7 +73,7 @@ void Reporter::RunStream(const std::string& address) {
     while (stream->Read(&decisions)) Apply(decisions);
   });
   bool first = true;
-  while (first || Sleep(options_.interval)) {
+  while (first || loop_.SleepFor(options_.interval)) {
     first = false;
     v1::ReportBatch batch;
     batch.mutable_agent()->set_app(options_.app);
@@ -111,9 +97,9 @@ void Reporter::RunStream(const std::string& address) {
   grpc::Status status = stream->Finish();
   reader.join();
   connected_.store(false);
+  loop_.Leave();
   std::lock_guard<std::mutex> lock(mu_);
-  active_context_ = nullptr;
-  if (!stopping_ && !warned_) {
+  if (!loop_.stopped() && !warned_) {
     warned_ = true;
     logger_->Warning("aggregator at ", address, " not taking reports (",
                      status.ok() ? "stream ended" : status.error_message(),

@@ -19,6 +19,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/logger.h"
+#include "filter-agent/cancellable_loop.h"
 #include "proto/aggregator.grpc.pb.h"
 #include "scheduler/chain_table.h"
 
@@ -52,16 +53,13 @@ class Reporter {
   // Collects the filters' deltas; false if there was nothing to report.
   bool Collect(v1::ReportBatch& batch);
   void Apply(const v1::DecisionBatch& decisions);
-  bool Sleep(std::chrono::milliseconds duration);
 
   const ReporterOptions options_;
   const scheduler::ChainTable* const chains_;
   Logger* const logger_;
 
-  std::mutex mu_;
-  std::condition_variable stop_changed_;
-  bool stopping_ = false;
-  grpc::ClientContext* active_context_ = nullptr;
+  CancellableLoop loop_;
+  std::mutex mu_;  // guards warned_
   bool warned_ = false;
 
   uint64_t sequence_ = 0;

@@ -103,7 +103,7 @@ TEST(ReporterTest, SendsDeltasInBatchesAndAppliesDecisions) {
   EXPECT_EQ(filter->StateName(), "open") << "the aggregator's decision did not reach the filter";
   EXPECT_EQ(reporter.decisions_applied(), 1u);
   reporter.Stop();
-  server->server->Shutdown();
+  server->Stop();
 
   std::vector<v1::ReportBatch> batches = aggregator.batches();
   ASSERT_FALSE(batches.empty());

@@ -142,7 +142,10 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
   orders.set_name("orders");
   orders.add_endpoints()->set_host("127.0.0.1");
   orders.mutable_endpoints(0)->set_port(static_cast<uint32_t>(service_port));
-  client.Call(&Stub::RegisterService, orders).IgnoreError();
+  if (auto registered = client.Call(&Stub::RegisterService, orders); !registered.ok()) {
+    std::cerr << "request_latency: cannot register the service: " << registered.status() << "\n";
+    return 1;
+  }
   for (const auto& [kind, name] : {std::pair{"circuit-breaker", "orders-breaker"},
                                    std::pair{"monitor", "orders-monitor"}}) {
     v1::CreateMiddlepipeRequest create;

@@ -81,6 +81,8 @@ int main(int argc, char** argv) {
                             absl::UnavailableError("cannot listen on " + listen), std::cerr);
   }
   std::thread serving([&] { server.listen_after_bind(); });
+  // cpp-httplib ignores stop() until its listen loop runs (see controller/http_api.cc).
+  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   logger.Info("listening on ", address->host, ":", port);
   termination.Wait();
   server.stop();
