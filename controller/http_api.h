@@ -5,16 +5,11 @@
 #include <atomic>
 #include <functional>
 #include <string>
-#include <memory>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "common/address.h"
+#include "common/http_server.h"
 #include "common/logger.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace middlepipe::controller {
 
@@ -29,18 +24,16 @@ class HttpApi {
 
   // Binds `address` (TCP; port 0 = any free port) and serves on a thread of its own.
   // Returns the bound address.
-  absl::StatusOr<Address> Start(const Address& address);
+  absl::StatusOr<Address> Start(const Address& address) { return server_.Start(address); }
 
   // Stops accepting, finishes in-flight requests, joins the thread. Idempotent.
-  void Stop();
+  void Stop() { server_.Stop(); }
 
  private:
   void Routes();
 
-  Logger* const logger_;
   const std::function<std::string()> metrics_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  HttpServer server_;
   std::atomic<uint64_t> requests_served_{0};
 };
 

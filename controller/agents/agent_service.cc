@@ -1,11 +1,11 @@
 #include "controller/agents/agent_service.h"
 
-#include <deque>
 #include <memory>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
+#include "common/stream_outbox.h"
 #include "controller/auth.h"
 
 namespace middlepipe::controller {
@@ -13,66 +13,7 @@ namespace {
 
 using Reactor = grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>;
 
-// The outgoing side of one stream. Shared by the reactor and the session's sender, so a
-// send after the stream ended is refused instead of touching a deleted reactor.
-class Outbox {
- public:
-  explicit Outbox(Reactor* reactor) : reactor_(reactor) {}
-
-  // Queues a message; false if the stream is finishing or gone.
-  bool Send(const v1::ControllerMessage& message) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (reactor_ == nullptr || finishing_) return false;
-    queue_.push_back(message);
-    if (!writing_) StartNextWrite();
-    return true;
-  }
-
-  // Ends the stream with `status` once queued messages are written.
-  void Finish(const grpc::Status& status) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (reactor_ == nullptr || finishing_) return;
-    finishing_ = true;
-    finish_status_ = status;
-    if (!writing_) reactor_->Finish(finish_status_);
-  }
-
-  // From the reactor's OnWriteDone.
-  void OnWriteDone(bool ok) {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.pop_front();
-    writing_ = false;
-    if (!ok) {
-      // The stream broke; the reader side sees it too and ends the session.
-      queue_.clear();
-      return;
-    }
-    if (!queue_.empty()) {
-      StartNextWrite();
-    } else if (finishing_ && reactor_ != nullptr) {
-      reactor_->Finish(finish_status_);
-    }
-  }
-
-  // From the reactor's OnDone: nothing may touch it afterwards.
-  void Detach() {
-    std::lock_guard<std::mutex> lock(mu_);
-    reactor_ = nullptr;
-  }
-
- private:
-  void StartNextWrite() {  // mu_ held, queue not empty
-    writing_ = true;
-    reactor_->StartWrite(&queue_.front());  // deque keeps the element's address stable
-  }
-
-  std::mutex mu_;
-  Reactor* reactor_;
-  std::deque<v1::ControllerMessage> queue_;
-  bool writing_ = false;
-  bool finishing_ = false;
-  grpc::Status finish_status_;
-};
+using Outbox = StreamOutbox<v1::AgentMessage, v1::ControllerMessage>;
 
 class AgentStream final : public Reactor {
  public:
