@@ -95,6 +95,7 @@ void AggregatorSupervisor::StartLocked(const std::string& user, Child& child) {
   }
   child.pid = pid;
   logger_->Info("aggregator of user ", user, " started (pid ", pid, ") at ", child.address);
+  options_.on_started(user);
 }
 
 void AggregatorSupervisor::Watch() {

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -28,6 +29,9 @@ struct AggregatorSupervisorOptions {
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
   std::chrono::milliseconds healthy_after{30000};
+  // Called (from the supervisor's lock; keep it short) after each start of a user's
+  // aggregator, so it gets its configuration again.
+  std::function<void(const std::string& user)> on_started = [](const std::string&) {};
 };
 
 class AggregatorSupervisor {

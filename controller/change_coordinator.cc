@@ -152,6 +152,7 @@ absl::StatusOr<v1::Rollout> ChangeCoordinator::Apply(const std::string& user,
     abort_all(absl::StrCat("controller could not store the change: ", stored.message()));
     return stored;
   }
+  options_.on_stored(user);
   {
     std::lock_guard<std::mutex> lock(epochs_mu_);
     for (const AppStep& step : steps) committed_epochs_[{user, step.app}] = step.epoch;

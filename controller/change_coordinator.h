@@ -48,6 +48,9 @@ struct CoordinatorOptions {
   // The user's aggregator address, sent with every Prepare (empty: none).
   std::function<std::string(const std::string& user)> aggregator_address =
       [](const std::string&) { return std::string(); };
+  // Called after a change of the user's objects is stored (e.g. to configure the
+  // user's aggregator again).
+  std::function<void(const std::string& user)> on_stored = [](const std::string&) {};
 };
 
 class ChangeCoordinator final : public AgentEvents {

@@ -8,6 +8,7 @@
 #include "common/logger.h"
 #include "common/names.h"
 #include "common/version.h"
+#include "controller/aggregator_query.h"
 #include "controller/auth.h"
 
 namespace middlepipe::controller {
@@ -222,12 +223,27 @@ grpc::Status ControllerService::GetMiddlepipe(grpc::ServerContext* context,
       return absl::OkStatus();
     });
     if (!read.ok()) return read;
-    // Live state comes from the user's aggregator; until it serves queries (the
-    // aggregator issue), say so instead of showing nothing.
+    // Live state comes from the user's aggregator; without it the answer still has the
+    // stored part and says why the live part is missing.
     const std::string aggregator = aggregators_->Address(user);
-    response->set_live_error(aggregator.empty()
-                                 ? "no aggregator is running for user " + user
-                                 : "the aggregator at " + aggregator + " does not serve live state yet");
+    if (aggregator.empty()) {
+      response->set_live_error("no aggregator is running for user " + user);
+      return absl::OkStatus();
+    }
+    v1::QueryRequest query;
+    query.set_middlepipe(request->name());
+    absl::StatusOr<v1::QueryResponse> live =
+        QueryAggregator(aggregator, query, std::chrono::milliseconds(1000));
+    if (!live.ok()) {
+      response->set_live_error(std::string(live.status().message()));
+      return absl::OkStatus();
+    }
+    for (v1::MiddlepipeState& state : *live->mutable_states()) {
+      *response->add_live() = std::move(state);
+    }
+    if (response->live().empty() && !response->summary().bindings().empty()) {
+      response->set_live_error("the aggregator has no state for it yet (configuration pending)");
+    }
     return absl::OkStatus();
   });
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "controller/agents/agent_registry.h"
+#include "controller/aggregator_configurer.h"
 #include "controller/aggregator_supervisor.h"
 #include "controller/agents/agent_service.h"
 #include "controller/change_coordinator.h"
@@ -86,10 +87,22 @@ int Run(const Options& options) {
                        : options.aggregator_binary.empty() ? FindAggregatorBinary()
                                                            : options.aggregator_binary;
   aggregation.socket_dir = options.data_dir + "/aggregators";
+  // The configurer reads the supervisor's addresses and is told of its starts; built
+  // around each other through this pointer, set before any aggregator starts.
+  AggregatorConfigurer* configurer_of_started = nullptr;
+  aggregation.on_started = [&configurer_of_started](const std::string& user) {
+    if (configurer_of_started != nullptr) configurer_of_started->MarkDirty(user);
+  };
   AggregatorSupervisor aggregators(aggregation, &logger);
   coordination.aggregator_address = [&aggregators](const std::string& user) {
     return aggregators.Address(user);
   };
+  AggregatorConfigurerOptions configuring;
+  configuring.aggregator_address = coordination.aggregator_address;
+  AggregatorConfigurer configurer(store->get(), configuring, &logger);
+  configurer_of_started = &configurer;
+  configurer.Start();
+  coordination.on_stored = [&configurer](const std::string& user) { configurer.MarkDirty(user); };
   AgentRegistry registry;
   ControllerMetrics metrics([&registry] { return registry.size(); });
   ChangeCoordinator coordinator(store->get(), &*kinds, &registry, &metrics, &logger, coordination);
@@ -129,6 +142,7 @@ int Run(const Options& options) {
   http.Stop();
   grpc->Stop();
   aggregators.Stop();
+  configurer.Stop();
   logger.Info("stopped");
   return 0;
 }

@@ -14,12 +14,18 @@ namespace middlepipe::agent {
 
 class CancellableLoop {
  public:
-  // Idempotent.
-  void Stop() {
+  // Idempotent. `cancel_active` false lets the call in progress finish on its own (the
+  // loop drains it); CancelActive() ends it later if draining takes too long.
+  void Stop(bool cancel_active = true) {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
-    if (active_ != nullptr) active_->TryCancel();
+    if (cancel_active && active_ != nullptr) active_->TryCancel();
     changed_.notify_all();
+  }
+
+  void CancelActive() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (active_ != nullptr) active_->TryCancel();
   }
 
   bool stopped() const {

@@ -40,7 +40,7 @@ struct Options {
   std::string socket;
   std::string shm;
   std::string address;
-  uint32_t report_interval_ms = 1000;
+  uint32_t report_interval_ms = 250;
 };
 
 // The hook socket: --socket, else $MP_AGENT_SOCKET, else the documented default.

@@ -5,29 +5,57 @@
 namespace middlepipe::agent {
 
 Reporter::Reporter(ReporterOptions options, const scheduler::ChainTable* chains, Logger* logger)
-    : options_(std::move(options)), chains_(chains), logger_(logger) {}
+    : options_(std::move(options)),
+      chains_(chains),
+      logger_(logger),
+      incarnation_(static_cast<uint64_t>(NowUnixMillis())) {}
 
 Reporter::~Reporter() { Stop(); }
 
 void Reporter::Start() { thread_ = std::thread([this] { Run(); }); }
 
 void Reporter::Stop() {
-  loop_.Stop();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  loop_.Stop(/*cancel_active=*/false);  // let the stream send its last batch
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!finished_changed_.wait_for(lock, options_.drain_timeout, [this] { return finished_; })) {
+      logger_->Warning("aggregator did not take the last report batch within ",
+                       options_.drain_timeout.count(), " ms");
+    }
+  }
+  loop_.CancelActive();
+  thread_.join();
+}
+
+size_t Reporter::unacknowledged() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return unacknowledged_.size();
 }
 
 void Reporter::Run() {
-  while (loop_.SleepFor(options_.interval)) {
+  do {
     const std::string address = options_.aggregator_address();
-    if (address.empty()) continue;  // no aggregator (yet): filters keep their deltas
-    RunStream(address);
-  }
+    if (!address.empty()) RunStream(address);  // none (yet): filters keep their deltas
+  } while (loop_.SleepFor(options_.interval));
+  std::lock_guard<std::mutex> lock(mu_);
+  finished_ = true;
+  finished_changed_.notify_all();
 }
 
-bool Reporter::Collect(v1::ReportBatch& batch) {
+v1::AgentIdentity Reporter::Identity() const {
+  v1::AgentIdentity identity;
+  identity.set_app(options_.app);
+  identity.set_instance(options_.instance);
+  identity.set_incarnation(incarnation_);
+  return identity;
+}
+
+bool Reporter::Collect() {
   std::shared_ptr<const scheduler::ChainSet> chains = chains_->Current();
   if (chains == nullptr) return false;
   const int64_t now = NowUnixMillis();
+  v1::ReportBatch batch;
   for (const auto& [service, chain] : chains->chains()) {
     for (const auto& entry : chain->entries()) {
       v1::Report report;
@@ -47,10 +75,28 @@ bool Reporter::Collect(v1::ReportBatch& batch) {
       *batch.add_reports() = std::move(report);
     }
   }
-  return batch.reports_size() > 0;
+  if (batch.reports_size() == 0) return false;
+  *batch.mutable_agent() = Identity();
+  std::lock_guard<std::mutex> lock(mu_);
+  batch.set_sequence(++sequence_);
+  batch.set_dropped_reports(dropped_reports_);
+  dropped_reports_ = 0;
+  unacknowledged_.push_back(std::move(batch));
+  if (unacknowledged_.size() > kMaxUnacknowledged) {
+    dropped_reports_ += static_cast<uint64_t>(unacknowledged_.front().reports_size());
+    unacknowledged_.pop_front();
+  }
+  return true;
 }
 
 void Reporter::Apply(const v1::DecisionBatch& decisions) {
+  if (decisions.acknowledged_sequence() != 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!unacknowledged_.empty() &&
+           unacknowledged_.front().sequence() <= decisions.acknowledged_sequence()) {
+      unacknowledged_.pop_front();
+    }
+  }
   std::shared_ptr<const scheduler::ChainSet> chains = chains_->Current();
   if (chains == nullptr) return;
   for (const v1::Decision& decision : decisions.decisions()) {
@@ -67,32 +113,45 @@ void Reporter::RunStream(const std::string& address) {
   grpc::ClientContext context;
   if (!loop_.Enter(&context)) return;
   auto stream = stub->Exchange(&context);
-  // Decisions arrive whenever the aggregator decides; a reader thread applies them.
+  // Decisions and acknowledgements arrive whenever the aggregator sends them.
   std::thread reader([&] {
     v1::DecisionBatch decisions;
     while (stream->Read(&decisions)) Apply(decisions);
   });
-  bool first = true;
-  while (first || loop_.SleepFor(options_.interval)) {
-    first = false;
-    v1::ReportBatch batch;
-    batch.mutable_agent()->set_app(options_.app);
-    batch.mutable_agent()->set_instance(options_.instance);
-    if (!Collect(batch)) continue;
-    batch.set_sequence(++sequence_);
-    batch.set_dropped_reports(dropped_reports_);
-    if (!stream->Write(batch)) {
-      dropped_reports_ += static_cast<uint64_t>(batch.reports_size());
-      break;
-    }
-    dropped_reports_ = 0;
+  // Everything not acknowledged yet goes first, in order; an empty batch (sequence 0)
+  // introduces the agent when there is nothing, so decisions reach it before it reports.
+  std::deque<v1::ReportBatch> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending = unacknowledged_;
+  }
+  if (pending.empty()) {
+    pending.emplace_back();
+    *pending.back().mutable_agent() = Identity();
+  }
+  bool healthy = true;
+  auto write = [&](const v1::ReportBatch& batch) {
+    healthy = healthy && stream->Write(batch);
+    if (!healthy) return;
     ++batches_sent_;
     if (!connected_.exchange(true)) {
       std::lock_guard<std::mutex> lock(mu_);
       if (warned_) logger_->Info("aggregator at ", address, " reachable again");
       warned_ = false;
     }
-  }
+  };
+  for (const v1::ReportBatch& batch : pending) write(batch);
+  auto write_newest = [&] {
+    if (!Collect()) return;
+    v1::ReportBatch newest;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      newest = unacknowledged_.back();
+    }
+    write(newest);
+  };
+  while (healthy && loop_.SleepFor(options_.interval)) write_newest();
+  if (healthy && loop_.stopped()) write_newest();  // the last deltas before the agent goes
   stream->WritesDone();
   grpc::Status status = stream->Finish();
   reader.join();

@@ -17,29 +17,34 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Keeps every batch; after the first, pushes one decision opening the breaker.
+// Keeps every batch; after the first with reports, pushes one decision opening the
+// breaker. Acknowledges batches when told to.
 class FakeAggregator final : public v1::Aggregator::Service {
  public:
+  explicit FakeAggregator(bool acknowledge = false) : acknowledge_(acknowledge) {}
+
   grpc::Status Exchange(grpc::ServerContext*,
                         grpc::ServerReaderWriter<v1::DecisionBatch, v1::ReportBatch>* stream) override {
     v1::ReportBatch batch;
     while (stream->Read(&batch)) {
-      bool first = false;
+      bool decide = false;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        first = batches_.empty();
+        decide = !decided_ && batch.reports_size() > 0;
+        decided_ = decided_ || decide;
         batches_.push_back(batch);
       }
-      if (first) {
-        v1::DecisionBatch decisions;
+      v1::DecisionBatch decisions;
+      if (acknowledge_) decisions.set_acknowledged_sequence(batch.sequence());
+      if (decide) {
         v1::Decision* decision = decisions.add_decisions();
         decision->set_middlepipe("orders-breaker");
         decision->set_app("web");
         decision->set_service("orders");
         decision->mutable_breaker()->set_state(v1::BREAKER_STATE_OPEN);
         decision->mutable_breaker()->set_reason("cluster-wide error rate");
-        stream->Write(decisions);
       }
+      if (acknowledge_ || decide) stream->Write(decisions);
     }
     return grpc::Status::OK;
   }
@@ -48,11 +53,57 @@ class FakeAggregator final : public v1::Aggregator::Service {
     std::lock_guard<std::mutex> lock(mu_);
     return batches_;
   }
+  // The batches that carried reports.
+  std::vector<v1::ReportBatch> reporting() {
+    std::vector<v1::ReportBatch> with_reports;
+    for (const v1::ReportBatch& batch : batches()) {
+      if (batch.reports_size() > 0) with_reports.push_back(batch);
+    }
+    return with_reports;
+  }
 
  private:
+  const bool acknowledge_;
   std::mutex mu_;
+  bool decided_ = false;
   std::vector<v1::ReportBatch> batches_;
 };
+
+// A chain set with one breaker on web -> orders, committed at epoch 3.
+std::unique_ptr<scheduler::ChainTable> BreakerChains(scheduler::FilterRegistry& registry) {
+  auto chains = std::make_unique<scheduler::ChainTable>(&registry, scheduler::SteadyClockMillis());
+  v1::Prepare prepare;
+  prepare.set_epoch(3);
+  v1::Chain* chain = prepare.add_chains();
+  chain->set_app("web");
+  chain->set_service("orders");
+  v1::FilterSpec* breaker = chain->add_filters();
+  breaker->set_middlepipe("orders-breaker");
+  breaker->set_kind("circuit-breaker");
+  breaker->set_level(v1::LEVEL_REQUEST);
+  breaker->set_config_json(
+      R"({"latency_threshold_ms": 1000, "error_threshold_percent": 50, "min_requests": 20,
+          "window_ms": 10000, "open_ms": 5000, "half_open_requests": 3, "scope": "cluster"})");
+  EXPECT_TRUE(chains->Prepare(prepare).ok());
+  EXPECT_TRUE(chains->Commit(3).ok());
+  return chains;
+}
+
+void Calls(const scheduler::ChainTable& chains, int count) {
+  const scheduler::RequestChain* orders = chains.Current()->Find("orders");
+  for (int i = 0; i < count; ++i) {
+    scheduler::RequestCall call;
+    orders->OnRequest(call);
+    call.status = 200;
+    orders->OnResponse(call);
+  }
+}
+
+template <typename Predicate>
+bool WaitFor(Predicate done) {
+  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(milliseconds(10));
+  return done();
+}
 
 TEST(ReporterTest, SendsDeltasInBatchesAndAppliesDecisions) {
   testing::ScratchDir scratch;
@@ -66,25 +117,10 @@ TEST(ReporterTest, SendsDeltasInBatchesAndAppliesDecisions) {
   scheduler::KindCatalog kinds = *scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
   scheduler::FilterRegistry registry(&kinds);
   scheduler::RegisterBuiltinFilters(registry);
-  scheduler::ChainTable chains(&registry, scheduler::SteadyClockMillis());
-  v1::Prepare prepare;
-  prepare.set_epoch(3);
-  v1::Chain* chain = prepare.add_chains();
-  chain->set_app("web");
-  chain->set_service("orders");
-  v1::FilterSpec* breaker = chain->add_filters();
-  breaker->set_middlepipe("orders-breaker");
-  breaker->set_kind("circuit-breaker");
-  breaker->set_level(v1::LEVEL_REQUEST);
-  ASSERT_TRUE(chains.Prepare(prepare).ok());
-  ASSERT_TRUE(chains.Commit(3).ok());
+  std::unique_ptr<scheduler::ChainTable> table = BreakerChains(registry);
+  scheduler::ChainTable& chains = *table;
   const scheduler::RequestChain* orders = chains.Current()->Find("orders");
-  for (int i = 0; i < 3; ++i) {
-    scheduler::RequestCall call;
-    orders->OnRequest(call);
-    call.status = 200;
-    orders->OnResponse(call);
-  }
+  Calls(chains, 3);
 
   std::ostringstream log;
   Logger logger("test", &log);
@@ -107,10 +143,14 @@ TEST(ReporterTest, SendsDeltasInBatchesAndAppliesDecisions) {
 
   std::vector<v1::ReportBatch> batches = aggregator.batches();
   ASSERT_FALSE(batches.empty());
+  EXPECT_EQ(batches.front().sequence(), 0u) << "an empty hello introduces the agent";
+  batches = aggregator.reporting();
+  ASSERT_FALSE(batches.empty());
   const v1::ReportBatch& first = batches.front();
   EXPECT_EQ(first.agent().app(), "web");
   EXPECT_EQ(first.agent().instance(), 2u);
   EXPECT_EQ(first.sequence(), 1u);
+  EXPECT_NE(first.agent().incarnation(), 0u);
   ASSERT_EQ(first.reports_size(), 1);
   EXPECT_EQ(first.reports(0).middlepipe(), "orders-breaker");
   EXPECT_EQ(first.reports(0).epoch(), 3u);
@@ -150,6 +190,77 @@ TEST(ReporterTest, WithoutAnAggregatorFiltersKeepTheirDeltas) {
   v1::Report report;
   chains.Current()->Find("orders")->Find("watch")->TakeReport(report);
   EXPECT_EQ(report.request_stats().requests(), 1u) << "deltas were taken with nowhere to send";
+}
+
+TEST(ReporterTest, ResendsUnacknowledgedBatchesWithTheirSequencesAfterAReconnect) {
+  testing::ScratchDir scratch;
+  Address address;
+  address.family = Address::Family::kUnix;
+  address.path = scratch / "aggregator.sock";
+  scheduler::KindCatalog kinds = *scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
+  scheduler::FilterRegistry registry(&kinds);
+  scheduler::RegisterBuiltinFilters(registry);
+  std::unique_ptr<scheduler::ChainTable> chains = BreakerChains(registry);
+  std::ostringstream log;
+  Logger logger("test", &log);
+  ReporterOptions options;
+  options.app = "web";
+  options.interval = milliseconds(20);
+  options.aggregator_address = [&] { return address.ToGrpcTarget(); };
+  Reporter reporter(options, chains.get(), &logger);
+
+  FakeAggregator silent;  // takes batches, never acknowledges
+  auto first_server = StartGrpcServer(address, {&silent});
+  ASSERT_TRUE(first_server.ok()) << first_server.status();
+  reporter.Start();
+  Calls(*chains, 1);
+  ASSERT_TRUE(WaitFor([&] { return silent.reporting().size() >= 1; }));
+  Calls(*chains, 1);
+  ASSERT_TRUE(WaitFor([&] { return silent.reporting().size() >= 2; }));
+  first_server->Stop();  // the aggregator goes away before acknowledging anything
+  EXPECT_GE(reporter.unacknowledged(), 2u);
+
+  FakeAggregator acknowledging(/*acknowledge=*/true);
+  auto second_server = StartGrpcServer(address, {&acknowledging});
+  ASSERT_TRUE(second_server.ok()) << second_server.status();
+  ASSERT_TRUE(WaitFor([&] { return reporter.unacknowledged() == 0 && !acknowledging.reporting().empty(); }));
+  const std::vector<v1::ReportBatch> resent = acknowledging.reporting();
+  EXPECT_EQ(resent[0].sequence(), silent.reporting()[0].sequence()) << "same numbers: applied once";
+  EXPECT_EQ(resent[1].sequence(), silent.reporting()[1].sequence());
+  EXPECT_EQ(resent[0].reports(0).request_stats().requests(), 1u);
+  reporter.Stop();
+  second_server->Stop();
+}
+
+TEST(ReporterTest, StopSendsWhatTheFiltersSawSinceTheLastBatch) {
+  testing::ScratchDir scratch;
+  Address address;
+  address.family = Address::Family::kUnix;
+  address.path = scratch / "aggregator.sock";
+  FakeAggregator aggregator(/*acknowledge=*/true);
+  auto server = StartGrpcServer(address, {&aggregator});
+  ASSERT_TRUE(server.ok()) << server.status();
+  scheduler::KindCatalog kinds = *scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
+  scheduler::FilterRegistry registry(&kinds);
+  scheduler::RegisterBuiltinFilters(registry);
+  std::unique_ptr<scheduler::ChainTable> chains = BreakerChains(registry);
+  std::ostringstream log;
+  Logger logger("test", &log);
+  ReporterOptions options;
+  options.app = "web";
+  options.interval = std::chrono::seconds(30);  // only the first (hello) and the last batch
+  options.aggregator_address = [&] { return address.ToGrpcTarget(); };
+  Reporter reporter(options, chains.get(), &logger);
+  reporter.Start();
+  ASSERT_TRUE(WaitFor([&] { return reporter.connected(); }));
+  Calls(*chains, 4);
+  reporter.Stop();  // long before the next interval: the last batch must still go
+  uint64_t requests = 0;
+  for (const v1::ReportBatch& batch : aggregator.reporting()) {
+    for (const v1::Report& report : batch.reports()) requests += report.request_stats().requests();
+  }
+  EXPECT_EQ(requests, 4u);
+  server->Stop();
 }
 
 }  // namespace

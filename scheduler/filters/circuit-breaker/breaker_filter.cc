@@ -10,6 +10,8 @@ namespace {
 
 constexpr int kSlices = 10;
 constexpr uint32_t kTrialNote = 1;
+// A decision without a lease of its own holds this long.
+constexpr int64_t kDefaultLeaseMs = 3000;
 
 enum class Phase { kClosed, kOpen, kHalfOpen };
 
@@ -43,7 +45,16 @@ class BreakerState {
   int64_t opened_at_ms = 0;
   uint32_t trial_permits = 0;
   uint32_t trial_successes = 0;
+  // Trials started in this half-open round (the aggregator's permits count them too).
+  uint32_t round_trials = 0;
   std::string reason;
+  // The aggregator's decisions: the last applied, and until when they hold.
+  uint64_t decision_sequence = 0;
+  int64_t lease_until_ms = 0;
+  // A transition a decision made, told to the app on its next call ("closed").
+  std::string pending_event;
+
+  bool Live(int64_t now_ms) const { return now_ms < lease_until_ms; }
   std::vector<Slice> slices = std::vector<Slice>(kSlices);
   // Report deltas since the last TakeReport.
   v1::RequestStats pending;
@@ -141,14 +152,22 @@ FilterStatus BreakerFilter::OnRequest(RequestCall& call, uint32_t& note) {
   std::lock_guard<std::mutex> lock(state_->mu);
   BreakerState& state = *state_;
   state.pending.set_requests(state.pending.requests() + 1);
-  if (state.phase == Phase::kOpen && now - state.opened_at_ms >= config_.open_ms) {
+  if (!state.pending_event.empty()) {
+    call.markers.push_back(CallbackMarker("circuit-breaker", name_, state.pending_event));
+    state.pending_event.clear();
+  }
+  // Under a live aggregator decision the cluster says when to half-open; alone, the timer.
+  if (state.phase == Phase::kOpen && !state.Live(now) && now - state.opened_at_ms >= config_.open_ms) {
     state.phase = Phase::kHalfOpen;
     state.trial_permits = config_.half_open_requests;
     state.trial_successes = 0;
+    state.round_trials = 0;
     state.Count("half_opened");
   }
   if (state.phase == Phase::kHalfOpen && state.trial_permits > 0) {
     --state.trial_permits;
+    ++state.round_trials;
+    state.Count("trial");
     note = kTrialNote;
     call.markers.push_back(CallbackMarker("circuit-breaker", name_, "half-open"));
     return FilterStatus::kContinue;
@@ -171,16 +190,20 @@ void BreakerFilter::OnResponse(RequestCall& call, uint32_t note) {
                              pending.status_classes(StatusClass(call.status)) + 1);
   pending.set_failures(pending.failures() + (failed ? 1 : 0));
   pending.set_slow(pending.slow() + (slow ? 1 : 0));
+  const bool live = state.Live(now);
 
   if (note == kTrialNote) {
     if (state.phase != Phase::kHalfOpen) return;  // a decision moved it meanwhile
+    state.Count(failed ? "trial_failure" : "trial_success");
     if (failed) {
+      // Re-open at once, even under the aggregator: it will decide the same from the report.
       state.phase = Phase::kOpen;
       state.opened_at_ms = now;
       state.reason = "a half-open trial call failed";
       state.Count("opened");
       call.markers.push_back(CallbackMarker("circuit-breaker", name_, "open", state.reason));
-    } else if (++state.trial_successes >= config_.half_open_requests) {
+    } else if (++state.trial_successes >= config_.half_open_requests && !live) {
+      // Alone, this instance's trials decide; under the aggregator, the cluster's do.
       state.phase = Phase::kClosed;
       state.ResetWindow();
       state.reason.clear();
@@ -191,6 +214,7 @@ void BreakerFilter::OnResponse(RequestCall& call, uint32_t note) {
   }
   if (state.phase != Phase::kClosed) return;
   state.Record(now, config_.window_ms, failed);
+  if (live) return;  // the cluster decides from every instance's calls
   auto [calls, failures] = state.Totals(now, config_.window_ms);
   if (calls >= config_.min_requests &&
       static_cast<double>(failures) * 100.0 >= config_.error_threshold_percent * calls) {
@@ -209,18 +233,29 @@ void BreakerFilter::OnDecision(const v1::Decision& decision) {
   const int64_t now = clock_();
   std::lock_guard<std::mutex> lock(state_->mu);
   BreakerState& state = *state_;
+  state.lease_until_ms = now + (decision.lease_ms() != 0 ? decision.lease_ms() : kDefaultLeaseMs);
+  if (decision.sequence() != 0 && decision.sequence() <= state.decision_sequence) {
+    return;  // a lease refresh of a decision already applied (or an older one)
+  }
+  state.decision_sequence = decision.sequence();
   switch (breaker.state()) {
     case v1::BREAKER_STATE_OPEN:
+      if (state.phase != Phase::kOpen) state.opened_at_ms = now;  // open_ms from now if alone later
       state.phase = Phase::kOpen;
-      state.opened_at_ms = now;  // stays open for open_ms from now, then half-opens
       state.reason = breaker.reason();
       break;
     case v1::BREAKER_STATE_HALF_OPEN:
-      state.phase = Phase::kHalfOpen;
-      state.trial_permits = breaker.trial_permits();
-      state.trial_successes = 0;
+      if (state.phase != Phase::kHalfOpen) {
+        state.phase = Phase::kHalfOpen;
+        state.trial_successes = 0;
+        state.round_trials = 0;
+      }
+      // Permits count the whole round: trials already started use them up.
+      state.trial_permits =
+          breaker.trial_permits() > state.round_trials ? breaker.trial_permits() - state.round_trials : 0;
       break;
     case v1::BREAKER_STATE_CLOSED:
+      if (state.phase != Phase::kClosed) state.pending_event = "closed";
       state.phase = Phase::kClosed;
       state.ResetWindow();
       state.reason.clear();
@@ -270,7 +305,12 @@ absl::Status BreakerFilter::ImportState(absl::string_view text) {
 }
 
 void BreakerFilter::TakeReport(v1::Report& report) {
+  const int64_t now = clock_();
   std::lock_guard<std::mutex> lock(state_->mu);
+  // The phase at report time, so an aggregator that (re)starts learns who is open.
+  if (state_->phase == Phase::kOpen) state_->Count("intervals_open");
+  if (state_->phase == Phase::kHalfOpen) state_->Count("intervals_half_open");
+  report.set_local_fallback(config_.cluster_scope && !state_->Live(now));
   report.mutable_request_stats()->Swap(&state_->pending);
   state_->pending.Clear();
 }

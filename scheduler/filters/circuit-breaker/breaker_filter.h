@@ -11,8 +11,15 @@
 //
 // Transitions put `Middlepipe-Callback: circuit-breaker; name="…"; event=open|half-open|closed`
 // on the call that caused them; short-circuited calls carry the open callback and
-// `Middlepipe-Short-Circuit: <name>`. Decisions from the aggregator (cluster scope) set the
-// state directly; without them the breaker decides locally from its own calls.
+// `Middlepipe-Short-Circuit: <name>`.
+//
+// With scope "cluster", the aggregator's decisions rule while their lease holds: the
+// cluster opens the breaker, half-opens it with this instance's share of the trial
+// permits, and closes it (the next call carries the closed callback); the filter only
+// counts, except that a failed trial re-opens at once. When no decision has arrived or
+// the lease lapsed (aggregator gone), the breaker decides alone from its own calls, and
+// its reports say so (local_fallback). Reports carry "trial", "trial_success",
+// "trial_failure" and, while not closed, "intervals_open"/"intervals_half_open".
 #pragma once
 
 #include <memory>

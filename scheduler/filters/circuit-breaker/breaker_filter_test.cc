@@ -235,5 +235,86 @@ TEST_F(BreakerFilterTest, ReportsDeltas) {
   EXPECT_EQ(next.request_stats().requests(), 0u);
 }
 
+v1::Decision BreakerDecision(uint64_t sequence, v1::BreakerState state, uint32_t permits = 0) {
+  v1::Decision decision;
+  decision.set_sequence(sequence);
+  decision.set_lease_ms(3000);
+  decision.mutable_breaker()->set_state(state);
+  decision.mutable_breaker()->set_trial_permits(permits);
+  decision.mutable_breaker()->set_reason("cluster");
+  return decision;
+}
+
+TEST_F(BreakerFilterTest, UnderALiveLeaseTheClusterDecidesNotTheInstance) {
+  auto breaker = Make();
+  breaker->OnDecision(BreakerDecision(1, v1::BREAKER_STATE_CLOSED));
+  for (int i = 0; i < 10; ++i) Call(*breaker, 500);
+  EXPECT_EQ(breaker->StateName(), "closed") << "the aggregator opens, from all instances' calls";
+  v1::Report report;
+  breaker->TakeReport(report);
+  EXPECT_FALSE(report.local_fallback());
+  EXPECT_EQ(report.request_stats().failures(), 10u);
+
+  breaker->OnDecision(BreakerDecision(2, v1::BREAKER_STATE_OPEN));
+  now_ += config_.open_ms * 4;
+  breaker->OnDecision(BreakerDecision(2, v1::BREAKER_STATE_OPEN));  // lease refresh
+  EXPECT_EQ(Call(*breaker, 200).status, FilterStatus::kRespond)
+      << "no local half-open while the aggregator keeps it open";
+}
+
+TEST_F(BreakerFilterTest, WhenTheLeaseLapsesTheInstanceDecidesAloneAgain) {
+  auto breaker = Make();
+  breaker->OnDecision(BreakerDecision(1, v1::BREAKER_STATE_CLOSED));
+  now_ += 3000;  // the aggregator went silent
+  Trip(*breaker);
+  v1::Report report;
+  breaker->TakeReport(report);
+  EXPECT_TRUE(report.local_fallback());
+  EXPECT_EQ(report.request_stats().counters().at("intervals_open"), 1u);
+}
+
+TEST_F(BreakerFilterTest, HalfOpenPermitsCountTheWholeRoundAndARefreshGrantsNoMore) {
+  auto breaker = Make();
+  breaker->OnDecision(BreakerDecision(1, v1::BREAKER_STATE_OPEN));
+  breaker->OnDecision(BreakerDecision(2, v1::BREAKER_STATE_HALF_OPEN, 1));
+  RequestCall trial;
+  uint32_t note = 0;
+  ASSERT_EQ(breaker->OnRequest(trial, note), FilterStatus::kContinue);  // outcome pending
+  breaker->OnDecision(BreakerDecision(2, v1::BREAKER_STATE_HALF_OPEN, 1));  // lease refresh
+  EXPECT_EQ(Call(*breaker, 200).status, FilterStatus::kRespond) << "the refresh granted nothing";
+  breaker->OnDecision(BreakerDecision(3, v1::BREAKER_STATE_HALF_OPEN, 2));  // one more permit
+  EXPECT_EQ(Call(*breaker, 200).status, FilterStatus::kContinue);
+  EXPECT_EQ(Call(*breaker, 200).status, FilterStatus::kRespond) << "2 permits in the round, 2 used";
+  trial.status = 200;
+  breaker->OnResponse(trial, note);
+  EXPECT_EQ(breaker->StateName(), "half-open") << "under the aggregator, the cluster closes";
+  v1::Report report;
+  breaker->TakeReport(report);
+  EXPECT_EQ(report.request_stats().counters().at("trial"), 2u);
+  EXPECT_EQ(report.request_stats().counters().at("trial_success"), 2u);
+  EXPECT_EQ(report.request_stats().counters().at("intervals_half_open"), 1u);
+}
+
+TEST_F(BreakerFilterTest, AFailedTrialReopensAtOnceEvenUnderTheAggregator) {
+  auto breaker = Make();
+  breaker->OnDecision(BreakerDecision(1, v1::BREAKER_STATE_HALF_OPEN, 1));
+  Outcome failed = Call(*breaker, 502);
+  EXPECT_EQ(breaker->StateName(), "open");
+  EXPECT_NE(Markers(failed.call).back().find("event=open"), std::string::npos);
+}
+
+TEST_F(BreakerFilterTest, AClosingDecisionIsToldToTheAppOnItsNextCall) {
+  auto breaker = Make();
+  breaker->OnDecision(BreakerDecision(1, v1::BREAKER_STATE_OPEN));
+  breaker->OnDecision(BreakerDecision(2, v1::BREAKER_STATE_CLOSED));
+  Outcome next = Call(*breaker, 200);
+  EXPECT_EQ(next.status, FilterStatus::kContinue);
+  EXPECT_EQ(Markers(next.call), std::vector<std::string>{"Middlepipe-Callback: circuit-breaker; "
+                                                         "name=\"orders-breaker\"; event=closed"});
+  EXPECT_TRUE(Markers(Call(*breaker, 200).call).empty()) << "told once";
+  breaker->OnDecision(BreakerDecision(1, v1::BREAKER_STATE_OPEN));
+  EXPECT_EQ(breaker->StateName(), "closed") << "an older decision is ignored";
+}
+
 }  // namespace
 }  // namespace middlepipe::scheduler::circuit_breaker

@@ -1,0 +1,65 @@
+#include "tests/support/aggregator_process.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace middlepipe::testing {
+
+AggregatorProcess::AggregatorProcess(const ScratchDir& scratch, std::string user, std::string binary,
+                                     std::vector<std::string> extra_flags)
+    : scratch_(scratch),
+      user_(std::move(user)),
+      binary_(std::move(binary)),
+      extra_flags_(std::move(extra_flags)),
+      socket_(scratch / "aggregator.sock") {}
+
+absl::Status AggregatorProcess::Start() {
+  process_.reset();  // a previous run is killed first
+  std::vector<std::string> argv = {binary_, "--user", user_, "--listen", target(),
+                                   "--http-listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
+  absl::StatusOr<ChildProcess> started = ChildProcess::Start(argv, scratch_.path());
+  if (!started.ok()) return started.status();
+  process_.emplace(std::move(*started));
+  std::optional<std::string> line =
+      process_->WaitForStderrLine("http listening on", std::chrono::seconds(30));
+  if (!line.has_value()) {
+    return absl::UnavailableError(absl::StrCat("mp-aggregator did not start: ", process_->Stderr()));
+  }
+  if (!absl::SimpleAtoi(line->substr(line->rfind(':') + 1), &http_port_)) {
+    return absl::InternalError(absl::StrCat("no port in: ", *line));
+  }
+  stub_ = v1::Aggregator::NewStub(grpc::CreateChannel(target(), grpc::InsecureChannelCredentials()));
+  return absl::OkStatus();
+}
+
+absl::Status AggregatorProcess::Configure(const std::vector<v1::AggregatedMiddlepipe>& middlepipes) {
+  v1::ConfigureRequest request;
+  request.set_user(user_);
+  request.set_epoch(++epoch_);
+  for (const v1::AggregatedMiddlepipe& middlepipe : middlepipes) *request.add_middlepipes() = middlepipe;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ConfigureResponse response;
+  grpc::Status status = stub_->Configure(&context, request, &response);
+  if (!status.ok()) return absl::InternalError(absl::StrCat("Configure: ", status.error_message()));
+  return absl::OkStatus();
+}
+
+v1::AggregatedMiddlepipe BoundMiddlepipe(const std::string& name, const std::string& kind,
+                                         const std::string& config_json, const std::string& app,
+                                         const std::string& service) {
+  v1::AggregatedMiddlepipe aggregated;
+  aggregated.mutable_middlepipe()->set_name(name);
+  aggregated.mutable_middlepipe()->set_kind(kind);
+  aggregated.mutable_middlepipe()->set_config_json(config_json);
+  v1::Binding* binding = aggregated.add_bindings();
+  binding->set_middlepipe(name);
+  binding->set_app(app);
+  binding->set_service(service);
+  return aggregated;
+}
+
+}  // namespace middlepipe::testing
