@@ -171,7 +171,7 @@ TEST_F(ControllerTest, ExitsZeroOnSigtermAfterCleanShutdown) {
   EXPECT_NE(process.Stderr().find("mp-controller INFO stopped"), std::string::npos);
 }
 
-TEST(AggregatorTest, ServesHealthAnswersUnimplementedAndExitsZeroOnSigterm) {
+TEST(AggregatorTest, ServesHealthAndQueriesAndExitsZeroOnSigterm) {
   ScratchDir scratch;
   const std::string target = "unix://" + (scratch / "a.sock");
   auto aggregator = ChildProcess::Start({kAggregator, "--user", "alice", "--listen", target},
@@ -184,13 +184,23 @@ TEST(AggregatorTest, ServesHealthAnswersUnimplementedAndExitsZeroOnSigterm) {
   ASSERT_TRUE(serving.ok()) << serving.status();
   EXPECT_TRUE(*serving);
 
-  // Not built yet: an honest UNIMPLEMENTED, not an empty success.
   auto stub = v1::Aggregator::NewStub(
       grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  v1::QueryResponse response;
-  EXPECT_EQ(stub->Query(&context, v1::QueryRequest(), &response).error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+  {
+    grpc::ClientContext context;
+    v1::QueryResponse response;
+    EXPECT_TRUE(stub->Query(&context, v1::QueryRequest(), &response).ok());
+    EXPECT_EQ(response.states_size(), 0) << "nothing configured yet";
+  }
+  {
+    grpc::ClientContext context;
+    v1::ConfigureRequest request;
+    request.set_user("mallory");
+    v1::ConfigureResponse response;
+    EXPECT_EQ(stub->Configure(&context, request, &response).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << "an aggregator serves one user";
+  }
 
   aggregator->Signal(SIGTERM);
   EXPECT_EQ(aggregator->WaitForExit(seconds(20)), 0) << aggregator->Stderr();
