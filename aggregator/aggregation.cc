@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,10 @@ namespace middlepipe::aggregator {
 namespace {
 
 constexpr int64_t kDemandWindowMs = 1000;
+// Reports for a (middlepipe, app, service) not configured (yet) wait this long, at most
+// this many, before they are refused.
+constexpr int64_t kUnplacedGraceMs = 5000;
+constexpr size_t kMaxUnplacedReports = 10000;
 constexpr size_t kMaxAlerts = 32;
 
 int64_t WindowOf(const std::string& config_json, int64_t fallback) {
@@ -22,6 +27,11 @@ int64_t WindowOf(const std::string& config_json, int64_t fallback) {
     return config["window_ms"].get<int64_t>();
   }
   return fallback;
+}
+
+std::string Describe(const v1::Report& report) {
+  return absl::StrCat("a ", report.kind(), " report for ", report.middlepipe(), " on ", report.app(),
+                      " -> ", report.service(), " from instance ", report.instance());
 }
 
 }  // namespace
@@ -138,6 +148,7 @@ absl::Status Aggregation::Configure(const v1::ConfigureRequest& request) {
     }
   }
   entries_ = std::move(next);
+  PlaceWaitingReports(options_.clock(), /*expire=*/false);
   return absl::OkStatus();
 }
 
@@ -172,8 +183,13 @@ void Aggregation::Disconnect(const v1::AgentIdentity& agent, uint64_t connection
   RebalanceApp(agent.app(), now);
 }
 
-void Aggregation::Reject(const std::string& reason, uint64_t count) {
-  counters_.rejected[reason] += count;
+void Aggregation::Reject(const std::string& reason, const std::string& what, uint64_t count) {
+  uint64_t& rejected = counters_.rejected[reason];
+  // Said once per reason on the log (the counter tells how often since).
+  if (rejected == 0 && options_.logger != nullptr) {
+    options_.logger->Warning("refused ", what, ": ", reason, " (counted from now on)");
+  }
+  rejected += count;
 }
 
 absl::StatusOr<uint64_t> Aggregation::Ingest(const v1::ReportBatch& batch) {
@@ -181,7 +197,7 @@ absl::StatusOr<uint64_t> Aggregation::Ingest(const v1::ReportBatch& batch) {
   const v1::AgentIdentity& agent = batch.agent();
   if (absl::Status name = ValidateName("app", agent.app()); !name.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
-    Reject("bad agent identity");
+    Reject("bad agent identity", absl::StrCat("a batch from ", agent.app(), "/", agent.instance()));
     return name;
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -200,7 +216,7 @@ absl::StatusOr<uint64_t> Aggregation::Ingest(const v1::ReportBatch& batch) {
     link.batches_this_second = 0;
   }
   if (++link.batches_this_second > options_.max_batches_per_second) {
-    Reject("flood: too many batches per second");
+    Reject("flood: too many batches per second", absl::StrCat("a batch of ", agent.app(), "/", agent.instance()));
     return absl::ResourceExhaustedError(absl::StrCat(
         "more than ", options_.max_batches_per_second, " report batches in one second"));
   }
@@ -211,55 +227,82 @@ absl::StatusOr<uint64_t> Aggregation::Ingest(const v1::ReportBatch& batch) {
   ++counters_.batches;
   counters_.agent_dropped_reports += batch.dropped_reports();
 
-  std::map<Entry*, bool> touched;
+  std::set<Entry*> touched;
   int taken = 0;
   for (const v1::Report& report : batch.reports()) {
     if (++taken > options_.max_reports_per_batch) {
-      Reject("flood: too many reports in one batch", batch.reports_size() - taken + 1);
+      Reject("flood: too many reports in one batch", absl::StrCat("reports of ", agent.app(), "/", agent.instance()),
+             static_cast<uint64_t>(batch.reports_size() - taken + 1));
       break;
     }
     if (report.app() != agent.app()) {
-      Reject("report for another app than the agent's");
+      Reject("report for another app than the agent's", Describe(report));
       continue;
     }
-    auto found = entries_.find(std::make_tuple(report.middlepipe(), report.app(), report.service()));
-    if (found == entries_.end()) {
-      Reject("unknown middlepipe or binding");
-      continue;
-    }
-    Entry& entry = *found->second;
-    if (report.kind() != entry.kind) {
-      Reject("kind does not match the middlepipe");
-      continue;
-    }
-    if (!CheckRequestStats(report.request_stats()).ok()) {
-      Reject("value out of range");
-      continue;
-    }
-    const v1::RequestStats& stats = report.request_stats();
-    entry.window.Add(now, stats);
-    AddRequestStats(entry.total, stats);
-    Entry::Instance& instance = entry.instances[agent.instance()];
-    instance.last_report_ms = now;
-    instance.demand.Add(now, stats);
-    if (report.has_packet_stats()) {
-      AddPacketStats(entry.packets, report.packet_stats());
-    }
-    for (const v1::Alert& alert : report.alerts()) {
-      entry.alerts.push_front(alert);
-      if (entry.alerts.size() > kMaxAlerts) entry.alerts.pop_back();
-    }
-    ++counters_.reports;
-    counters_.observations += stats.requests();
-    if (entry.aggregate != nullptr) {
-      entry.aggregate->OnReport(agent.instance(), report, ViewOf(entry, now));
-      touched[&entry] = true;
-    }
+    if (Entry* placed = Place(agent.instance(), report, now, /*may_wait=*/true)) touched.insert(placed);
   }
   Outgoing outgoing;
-  for (auto& [entry, unused] : touched) CollectDecisions(*entry, now, /*leases=*/false, outgoing);
+  for (Entry* entry : touched) CollectDecisions(*entry, now, /*leases=*/false, outgoing);
   SendAll(outgoing);
   return link.applied_sequence;
+}
+
+Aggregation::Entry* Aggregation::Place(uint32_t instance_index, const v1::Report& report, int64_t now,
+                                       bool may_wait) {
+  auto found = entries_.find(std::make_tuple(report.middlepipe(), report.app(), report.service()));
+  if (found == entries_.end()) {
+    // A binding reaches agents (two-phase commit) a moment before its configuration
+    // reaches the aggregator: hold such reports for a while instead of losing them.
+    if (may_wait && unplaced_.size() < kMaxUnplacedReports) {
+      unplaced_.push_back({now, instance_index, report});
+    } else {
+      Reject("unknown middlepipe or binding", Describe(report));
+    }
+    return nullptr;
+  }
+  Entry& entry = *found->second;
+  if (report.kind() != entry.kind) {
+    Reject("kind does not match the middlepipe", Describe(report));
+    return nullptr;
+  }
+  if (!CheckRequestStats(report.request_stats()).ok()) {
+    Reject("value out of range", Describe(report));
+    return nullptr;
+  }
+  const v1::RequestStats& stats = report.request_stats();
+  entry.window.Add(now, stats);
+  AddRequestStats(entry.total, stats);
+  Entry::Instance& instance = entry.instances[instance_index];
+  instance.last_report_ms = now;
+  instance.demand.Add(now, stats);
+  if (report.has_packet_stats()) AddPacketStats(entry.packets, report.packet_stats());
+  for (const v1::Alert& alert : report.alerts()) {
+    entry.alerts.push_front(alert);
+    if (entry.alerts.size() > kMaxAlerts) entry.alerts.pop_back();
+  }
+  ++counters_.reports;
+  counters_.observations += stats.requests();
+  if (entry.aggregate == nullptr) return nullptr;
+  entry.aggregate->OnReport(instance_index, report, ViewOf(entry, now));
+  return &entry;
+}
+
+void Aggregation::PlaceWaitingReports(int64_t now, bool expire) {
+  std::deque<Unplaced> waiting;
+  waiting.swap(unplaced_);
+  std::set<Entry*> touched;
+  for (Unplaced& held : waiting) {
+    const bool expired = expire && now - held.received_ms >= kUnplacedGraceMs;
+    if (!expired && entries_.count(std::make_tuple(held.report.middlepipe(), held.report.app(),
+                                                   held.report.service())) == 0) {
+      unplaced_.push_back(std::move(held));  // still unknown, still within its grace
+      continue;
+    }
+    if (Entry* placed = Place(held.instance, held.report, now, /*may_wait=*/false)) touched.insert(placed);
+  }
+  Outgoing outgoing;
+  for (Entry* entry : touched) CollectDecisions(*entry, now, /*leases=*/false, outgoing);
+  SendAll(outgoing);
 }
 
 ClusterView Aggregation::ViewOf(const Entry& entry, int64_t now_ms) const {
@@ -329,6 +372,7 @@ void Aggregation::RebalanceApp(const std::string& app, int64_t now_ms) {
 void Aggregation::Tick() {
   const int64_t now = options_.clock();
   std::lock_guard<std::mutex> lock(mu_);
+  if (!unplaced_.empty()) PlaceWaitingReports(now, /*expire=*/true);
   Outgoing outgoing;
   for (auto& [key, entry] : entries_) {
     if (entry->aggregate == nullptr) continue;

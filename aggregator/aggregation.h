@@ -2,7 +2,8 @@
 //
 // It takes the controller's configuration snapshot (which middlepipes exist and where
 // they are bound), accepts agents' report batches, refusing what the user does not own
-// or what is out of range (each with a counter), applies every batch exactly once
+// or what is out of range (each with a counter; a report for a binding not configured
+// yet waits a few seconds for the configuration that is on its way), applies every batch exactly once
 // (batches carry sequence numbers per agent incarnation, so one resent after a reconnect
 // is acknowledged but not counted again), keeps per (middlepipe, app, service) rolling
 // and total statistics, and runs each kind's aggregator half (kind_aggregate.h).
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,6 +25,7 @@
 #include "absl/status/status.h"
 #include "aggregator/kind_aggregate.h"
 #include "aggregator/request_window.h"
+#include "common/logger.h"
 #include "proto/aggregator.pb.h"
 #include "scheduler/kind_catalog.h"
 
@@ -46,6 +49,8 @@ struct AggregationOptions {
   // are refused (counted).
   uint32_t max_batches_per_second = 200;
   int max_reports_per_batch = 10000;
+  // Where refusals are said (once per reason); may be null.
+  Logger* logger = nullptr;
 };
 
 // What the aggregator counted about its own work, for /metrics.
@@ -104,13 +109,28 @@ class Aggregation {
   using AgentKey = std::pair<std::string, uint32_t>;
   using Outgoing = std::map<AgentKey, v1::DecisionBatch>;
 
+  // A report whose (middlepipe, app, service) is not configured yet.
+  struct Unplaced {
+    int64_t received_ms;
+    uint32_t instance;
+    v1::Report report;
+  };
+
+  // Counts an accepted report into its entry; returns the entry if its kind decides
+  // (so its decisions are collected), else null. An unknown key waits (may_wait) or is
+  // refused; a wrong kind or out-of-range values are refused.
+  Entry* Place(uint32_t instance, const v1::Report& report, int64_t now_ms, bool may_wait);
+  // Places waiting reports whose key is now configured; with `expire`, refuses those
+  // that waited out their grace.
+  void PlaceWaitingReports(int64_t now_ms, bool expire);
   ClusterView ViewOf(const Entry& entry, int64_t now_ms) const;
   // Adds the decisions of `entry` that changed (or are due as leases) to `outgoing`.
   void CollectDecisions(Entry& entry, int64_t now_ms, bool leases, Outgoing& outgoing);
   void SendAll(Outgoing& outgoing);
   // Runs the kinds of every entry of `app` after its instances changed.
   void RebalanceApp(const std::string& app, int64_t now_ms);
-  void Reject(const std::string& reason, uint64_t count = 1);
+  // Counts a refusal; `what` names what was refused for the log.
+  void Reject(const std::string& reason, const std::string& what, uint64_t count = 1);
   void FillState(const Entry& entry, int64_t now_ms, v1::MiddlepipeState& state) const;
 
   const AggregationOptions options_;
@@ -123,6 +143,7 @@ class Aggregation {
   uint64_t epoch_ = 0;
   std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<Entry>> entries_;
   std::map<AgentKey, AgentLink> agents_;
+  std::deque<Unplaced> unplaced_;
   uint64_t next_connection_ = 1;
   AggregatorCounters counters_;
 };

@@ -124,6 +124,10 @@ TEST_F(AggregationTest, RefusesReportsTheUserDoesNotOwnOrThatAreOutOfRange) {
   v1::Report out_of_range = Calls("stats", "monitor", 1, 0);
   out_of_range.mutable_request_stats()->set_failures(5);
   ASSERT_TRUE(Send(0, 1, {other_app, wrong_kind, unknown, out_of_range, Calls("stats", "monitor", 4, 1)}).ok());
+  EXPECT_EQ(aggregation_->counters().rejected.count("unknown middlepipe or binding"), 0u)
+      << "an unknown binding may be configured any moment: its reports wait";
+  now_ += 5000;
+  aggregation_->Tick();
   const AggregatorCounters counters = aggregation_->counters();
   EXPECT_EQ(counters.reports, 1u);
   EXPECT_EQ(counters.rejected.at("report for another app than the agent's"), 1u);
@@ -131,6 +135,20 @@ TEST_F(AggregationTest, RefusesReportsTheUserDoesNotOwnOrThatAreOutOfRange) {
   EXPECT_EQ(counters.rejected.at("unknown middlepipe or binding"), 1u);
   EXPECT_EQ(counters.rejected.at("value out of range"), 1u);
   EXPECT_EQ(State("stats").total().requests(), 5u);
+}
+
+TEST_F(AggregationTest, AReportAheadOfItsConfigurationCountsWhenTheConfigurationArrives) {
+  v1::Report early = Calls("late", "monitor", 3, 0);
+  ASSERT_TRUE(Send(0, 1, {early}).ok());
+  now_ += 1000;
+  aggregation_->Tick();
+  v1::ConfigureRequest configure;
+  configure.set_user("alice");
+  configure.set_epoch(2);
+  *configure.add_middlepipes() = Bound("late", "monitor", "{}", "web", "orders");
+  ASSERT_TRUE(aggregation_->Configure(configure).ok());
+  EXPECT_EQ(State("late").total().requests(), 3u);
+  EXPECT_TRUE(aggregation_->counters().rejected.empty());
 }
 
 TEST_F(AggregationTest, AppliesAResentBatchOnceAndANewIncarnationAfresh) {

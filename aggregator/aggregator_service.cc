@@ -67,6 +67,7 @@ class ExchangeStream final : public Reactor {
         std::shared_ptr<Outbox> alive = outbox.lock();
         return alive != nullptr && alive->Send(batch);
       });
+      logger_->Info("agent ", identity_.app(), "/", identity_.instance(), " reporting");
     } else if (incoming_.agent().app() != identity_.app() ||
                incoming_.agent().instance() != identity_.instance()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -84,6 +85,7 @@ class ExchangeStream final : public Reactor {
   void Disconnect() {
     if (connection_ != 0 && !disconnected_) {
       disconnected_ = true;
+      logger_->Info("agent ", identity_.app(), "/", identity_.instance(), " stopped reporting");
       aggregation_->Disconnect(identity_, connection_);
     }
   }

@@ -101,6 +101,7 @@ int Run(const Options& options) {
   AggregationOptions aggregation_options;
   aggregation_options.user = options.user;
   aggregation_options.lease_ms = options.lease_ms;
+  aggregation_options.logger = &logger;
   Aggregation aggregation(aggregation_options, &*catalog, &kinds);
   AggregatorService service(&aggregation, &logger);
   absl::StatusOr<RunningGrpcServer> grpc = StartGrpcServer(*address, {&service});

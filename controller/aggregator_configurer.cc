@@ -107,7 +107,14 @@ absl::Status AggregatorConfigurer::ConfigureOne(const std::string& user) {
     last_epoch_ = std::max<uint64_t>(last_epoch_ + 1, static_cast<uint64_t>(NowUnixMillis()));
     snapshot.set_epoch(last_epoch_);
   }
-  auto stub = v1::Aggregator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  // A just-started aggregator listens within milliseconds; gRPC's default reconnect
+  // back-off (1 s) would keep agents' first reports waiting for the configuration.
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  auto stub = v1::Aggregator::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
   context.set_wait_for_ready(true);  // a just-started aggregator may not listen yet

@@ -136,7 +136,8 @@ void Reporter::RunStream(const std::string& address) {
     ++batches_sent_;
     if (!connected_.exchange(true)) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (warned_) logger_->Info("aggregator at ", address, " reachable again");
+      logger_->Info(warned_ ? "aggregator reachable again at " : "reporting to the aggregator at ",
+                    address);
       warned_ = false;
     }
   };

@@ -5,6 +5,9 @@
 #include <sstream>
 #include <thread>
 
+#include "aggregator/aggregation.h"
+#include "aggregator/aggregator_service.h"
+#include "aggregator/builtin_aggregates.h"
 #include "common/grpc_server.h"
 #include "gtest/gtest.h"
 #include "scheduler/filters/builtin_filters.h"
@@ -260,6 +263,60 @@ TEST(ReporterTest, StopSendsWhatTheFiltersSawSinceTheLastBatch) {
     for (const v1::Report& report : batch.reports()) requests += report.request_stats().requests();
   }
   EXPECT_EQ(requests, 4u);
+  server->Stop();
+}
+
+}  // namespace
+}  // namespace middlepipe::agent
+
+namespace middlepipe::agent {
+namespace {
+
+TEST(ReporterTest, TheRealAggregatorCountsWhatTheFiltersSaw) {
+  testing::ScratchDir scratch;
+  Address address;
+  address.family = Address::Family::kUnix;
+  address.path = scratch / "aggregator.sock";
+  scheduler::KindCatalog kinds = *scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
+  const aggregator::KindAggregateRegistry aggregates = aggregator::BuiltinAggregates();
+  aggregator::AggregationOptions aggregation_options;
+  aggregation_options.user = "alice";
+  aggregator::Aggregation aggregation(aggregation_options, &kinds, &aggregates);
+  std::ostringstream log;
+  Logger logger("test", &log);
+  aggregator::AggregatorService service(&aggregation, &logger);
+  auto server = StartGrpcServer(address, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  scheduler::FilterRegistry registry(&kinds);
+  scheduler::RegisterBuiltinFilters(registry);
+  std::unique_ptr<scheduler::ChainTable> chains = BreakerChains(registry);
+  v1::ConfigureRequest configure;
+  configure.set_user("alice");
+  configure.set_epoch(1);
+  v1::AggregatedMiddlepipe* middlepipe = configure.add_middlepipes();
+  *middlepipe->mutable_middlepipe()->mutable_name() = "orders-breaker";
+  middlepipe->mutable_middlepipe()->set_kind("circuit-breaker");
+  v1::Binding* binding = middlepipe->add_bindings();
+  binding->set_middlepipe("orders-breaker");
+  binding->set_app("web");
+  binding->set_service("orders");
+  ASSERT_TRUE(aggregation.Configure(configure).ok());
+
+  ReporterOptions options;
+  options.app = "web";
+  options.interval = milliseconds(20);
+  options.aggregator_address = [&] { return address.ToGrpcTarget(); };
+  Reporter reporter(options, chains.get(), &logger);
+  reporter.Start();
+  Calls(*chains, 7);
+  v1::QueryRequest query;
+  ASSERT_TRUE(WaitFor([&] {
+    v1::QueryResponse live = aggregation.Query(query);
+    return live.states_size() == 1 && live.states(0).total().requests() == 7;
+  })) << aggregation.Query(query).DebugString() << log.str();
+  reporter.Stop();
+  EXPECT_EQ(aggregation.counters().agents_connected, 0u) << "the stream ended with the reporter";
   server->Stop();
 }
 
