@@ -50,9 +50,10 @@ struct Aggregation::Entry {
     int64_t last_report_ms = 0;
     RequestWindow demand{kDemandWindowMs};
   };
+  // The decision an instance holds (as last sent), re-sent as its lease.
   struct Sent {
-    std::string body;
-    uint64_t sequence = 0;
+    std::string body;  // the kind's part, serialized, to see whether it changed
+    v1::Decision decision;
     int64_t sent_ms = 0;
   };
 
@@ -73,6 +74,7 @@ struct Aggregation::Entry {
   std::deque<v1::Alert> alerts;  // newest first
   std::map<uint32_t, Instance> instances;
   uint64_t sequence = 0;
+  uint64_t decided_version = 0;  // the kind's version() when decisions were last computed
   std::map<uint32_t, Sent> sent;
 };
 
@@ -168,7 +170,7 @@ uint64_t Aggregation::Connect(const v1::AgentIdentity& agent, DecisionSender sen
   for (auto& [key, entry] : entries_) {
     if (entry->app == agent.app()) entry->sent.erase(agent.instance());
   }
-  RebalanceApp(agent.app(), now);
+  RebalanceApp(agent.app(), now, agent.instance());
   return link.connection;
 }
 
@@ -242,7 +244,7 @@ absl::StatusOr<uint64_t> Aggregation::Ingest(const v1::ReportBatch& batch) {
     if (Entry* placed = Place(agent.instance(), report, now, /*may_wait=*/true)) touched.insert(placed);
   }
   Outgoing outgoing;
-  for (Entry* entry : touched) CollectDecisions(*entry, now, /*leases=*/false, outgoing);
+  for (Entry* entry : touched) DecideIfChanged(*entry, now, outgoing);
   SendAll(outgoing);
   return link.applied_sequence;
 }
@@ -301,7 +303,7 @@ void Aggregation::PlaceWaitingReports(int64_t now, bool expire) {
     if (Entry* placed = Place(held.instance, held.report, now, /*may_wait=*/false)) touched.insert(placed);
   }
   Outgoing outgoing;
-  for (Entry* entry : touched) CollectDecisions(*entry, now, /*leases=*/false, outgoing);
+  for (Entry* entry : touched) DecideIfChanged(*entry, now, outgoing);
   SendAll(outgoing);
 }
 
@@ -320,30 +322,43 @@ ClusterView Aggregation::ViewOf(const Entry& entry, int64_t now_ms) const {
   return view;
 }
 
-void Aggregation::CollectDecisions(Entry& entry, int64_t now_ms, bool leases, Outgoing& outgoing) {
-  if (entry.aggregate == nullptr) return;
+void Aggregation::Decide(Entry& entry, int64_t now_ms, std::optional<uint32_t> only,
+                         Outgoing& outgoing) {
   for (auto it = agents_.lower_bound({entry.app, 0});
        it != agents_.end() && it->first.first == entry.app; ++it) {
-    if (it->second.connection == 0) continue;
     const uint32_t instance = it->first.second;
+    if (it->second.connection == 0 || (only.has_value() && instance != *only)) continue;
     std::optional<v1::Decision> decision = entry.aggregate->DecisionFor(instance);
     if (!decision.has_value()) continue;
     std::string body;
     decision->SerializeToString(&body);
     Entry::Sent& sent = entry.sent[instance];
-    if (sent.body != body) {
-      sent.body = std::move(body);
-      sent.sequence = sequence_base_ + ++entry.sequence;
-    } else if (!leases || now_ms - sent.sent_ms < options_.lease_ms / 3) {
-      continue;  // unchanged and its lease is fresh enough
-    }
-    sent.sent_ms = now_ms;
+    if (sent.body == body) continue;  // the instance holds it already
+    sent.body = std::move(body);
     decision->set_middlepipe(entry.middlepipe);
     decision->set_app(entry.app);
     decision->set_service(entry.service);
-    decision->set_sequence(sent.sequence);
+    decision->set_sequence(sequence_base_ + ++entry.sequence);
     decision->set_lease_ms(options_.lease_ms);
+    sent.decision = *decision;
+    sent.sent_ms = now_ms;
     *outgoing[it->first].add_decisions() = *std::move(decision);
+  }
+}
+
+void Aggregation::DecideIfChanged(Entry& entry, int64_t now_ms, Outgoing& outgoing) {
+  if (entry.aggregate == nullptr || entry.aggregate->version() == entry.decided_version) return;
+  entry.decided_version = entry.aggregate->version();
+  Decide(entry, now_ms, std::nullopt, outgoing);
+}
+
+void Aggregation::RenewLeases(Entry& entry, int64_t now_ms, Outgoing& outgoing) {
+  for (auto& [instance, sent] : entry.sent) {
+    if (sent.body.empty() || now_ms - sent.sent_ms < options_.lease_ms / 3) continue;
+    auto link = agents_.find({entry.app, instance});
+    if (link == agents_.end() || link->second.connection == 0) continue;
+    sent.sent_ms = now_ms;
+    *outgoing[link->first].add_decisions() = sent.decision;  // same sequence: a refresh
   }
 }
 
@@ -359,12 +374,15 @@ void Aggregation::SendAll(Outgoing& outgoing) {
   }
 }
 
-void Aggregation::RebalanceApp(const std::string& app, int64_t now_ms) {
+void Aggregation::RebalanceApp(const std::string& app, int64_t now_ms,
+                               std::optional<uint32_t> arrived) {
   Outgoing outgoing;
   for (auto& [key, entry] : entries_) {
     if (entry->app != app || entry->aggregate == nullptr) continue;
     entry->aggregate->OnTick(ViewOf(*entry, now_ms));
-    CollectDecisions(*entry, now_ms, /*leases=*/false, outgoing);
+    const bool changed = entry->aggregate->version() != entry->decided_version;
+    DecideIfChanged(*entry, now_ms, outgoing);
+    if (!changed && arrived.has_value()) Decide(*entry, now_ms, arrived, outgoing);
   }
   SendAll(outgoing);
 }
@@ -377,7 +395,8 @@ void Aggregation::Tick() {
   for (auto& [key, entry] : entries_) {
     if (entry->aggregate == nullptr) continue;
     entry->aggregate->OnTick(ViewOf(*entry, now));
-    CollectDecisions(*entry, now, /*leases=*/true, outgoing);
+    DecideIfChanged(*entry, now, outgoing);
+    RenewLeases(*entry, now, outgoing);
   }
   SendAll(outgoing);
 }

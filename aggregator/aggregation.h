@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -124,11 +125,18 @@ class Aggregation {
   // that waited out their grace.
   void PlaceWaitingReports(int64_t now_ms, bool expire);
   ClusterView ViewOf(const Entry& entry, int64_t now_ms) const;
-  // Adds the decisions of `entry` that changed (or are due as leases) to `outgoing`.
-  void CollectDecisions(Entry& entry, int64_t now_ms, bool leases, Outgoing& outgoing);
+  // Computes the decisions of `entry` for its connected instances (or `only` one) and
+  // queues those an instance does not hold yet, each with a new sequence.
+  void Decide(Entry& entry, int64_t now_ms, std::optional<uint32_t> only, Outgoing& outgoing);
+  // Decide() for all, if the kind's decisions may have changed since the last time.
+  void DecideIfChanged(Entry& entry, int64_t now_ms, Outgoing& outgoing);
+  // Queues the held decisions whose lease is due for a refresh.
+  void RenewLeases(Entry& entry, int64_t now_ms, Outgoing& outgoing);
   void SendAll(Outgoing& outgoing);
-  // Runs the kinds of every entry of `app` after its instances changed.
-  void RebalanceApp(const std::string& app, int64_t now_ms);
+  // Runs the kinds of every entry of `app` after its instances changed; an instance that
+  // just `arrived` gets the decisions it should hold.
+  void RebalanceApp(const std::string& app, int64_t now_ms,
+                    std::optional<uint32_t> arrived = std::nullopt);
   // Counts a refusal; `what` names what was refused for the log.
   void Reject(const std::string& reason, const std::string& what, uint64_t count = 1);
   void FillState(const Entry& entry, int64_t now_ms, v1::MiddlepipeState& state) const;

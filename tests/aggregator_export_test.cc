@@ -1,9 +1,7 @@
 // The aggregator's statistics leave it the ways users read them: a real Prometheus
 // server (Debian's) scrapes /metrics and answers a query for a middlepipe's counter, and
 // the Graphite exporter sends plaintext lines to a carbon listener.
-#include <arpa/inet.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,36 +12,13 @@
 #include <thread>
 
 #include "tests/support/aggregator_process.h"
+#include "tests/support/loopback_port.h"
 #include "tests/support/report_swarm.h"
 
 namespace middlepipe::testing {
 namespace {
 
 using std::chrono::milliseconds;
-
-// A TCP listener on a loopback port the kernel picks; -1 on failure.
-int ListenOnLoopback(int* port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      listen(fd, 8) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  *port = ntohs(address.sin_port);
-  return fd;
-}
-
-// A port free right now (for a server that must be told its port on the command line).
-int FreePort() {
-  int port = 0;
-  const int fd = ListenOnLoopback(&port);
-  if (fd >= 0) close(fd);
-  return port;
-}
 
 // Reports 42 requests (2 failed) with a latency histogram from one instance of web.
 void ReportSomeCalls(const AggregatorProcess& aggregator) {
@@ -67,7 +42,7 @@ TEST(AggregatorExportTest, ARealPrometheusScrapesAndAnswersForAMiddlepipe) {
                   .ok());
   ReportSomeCalls(aggregator);
 
-  const int prometheus_port = FreePort();
+  const int prometheus_port = FreeLoopbackPort();
   {
     std::ofstream config(scratch / "prometheus.yml");
     config << "global:\n  scrape_interval: 1s\n"

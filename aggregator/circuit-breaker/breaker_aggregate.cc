@@ -48,6 +48,7 @@ void BreakerAggregate::OnReport(uint32_t instance, const v1::Report& report,
   window_now_ms_ = now;
   if (!decided_) {
     decided_ = true;
+    DecisionsChanged();
     if (Counter(stats, "intervals_open") > 0 || Counter(stats, "intervals_half_open") > 0) {
       Open(now, absl::StrCat("adopted: instance ", instance,
                              " was open when the aggregator took over"));
@@ -95,11 +96,13 @@ void BreakerAggregate::OnTick(const ClusterView& cluster) {
     const uint32_t used = trials_used_[it->first];
     unallocated_permits_ += it->second > used ? it->second - used : 0;
     it = permits_.erase(it);
+    DecisionsChanged();
   }
   AllocatePermits(cluster);
 }
 
 void BreakerAggregate::Open(int64_t now_ms, std::string reason) {
+  DecisionsChanged();
   state_ = v1::BREAKER_STATE_OPEN;
   open_until_ms_ = now_ms + config_.open_ms;
   reason_ = std::move(reason);
@@ -109,6 +112,7 @@ void BreakerAggregate::Open(int64_t now_ms, std::string reason) {
 }
 
 void BreakerAggregate::HalfOpen(const ClusterView& cluster) {
+  DecisionsChanged();
   state_ = v1::BREAKER_STATE_HALF_OPEN;
   trial_successes_ = 0;
   permits_.clear();
@@ -118,6 +122,7 @@ void BreakerAggregate::HalfOpen(const ClusterView& cluster) {
 }
 
 void BreakerAggregate::Close() {
+  DecisionsChanged();
   state_ = v1::BREAKER_STATE_CLOSED;
   reason_.clear();
   window_.Reset();
@@ -128,6 +133,7 @@ void BreakerAggregate::Close() {
 
 void BreakerAggregate::AllocatePermits(const ClusterView& cluster) {
   if (unallocated_permits_ == 0 || cluster.instances.empty()) return;
+  DecisionsChanged();
   std::vector<std::pair<double, uint32_t>> busiest;
   for (uint32_t instance : cluster.instances) busiest.push_back({-cluster.demand(instance), instance});
   std::sort(busiest.begin(), busiest.end());

@@ -76,6 +76,7 @@ void RateAggregate::OnTick(const ClusterView& cluster) {
     republish = it == shares_.end() || std::abs(it->second - shares[i]) > kRepublishFraction * limit_;
   }
   if (!republish) return;
+  DecisionsChanged();
   shares_.clear();
   for (size_t i = 0; i < shares.size(); ++i) shares_[cluster.instances[i]] = shares[i];
 }

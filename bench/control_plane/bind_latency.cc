@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/control_plane/agent_swarm.h"
+#include "bench/figures.h"
 #include "cli/controller_client.h"
 #include "common/files.h"
 #include "tests/support/child_process.h"
@@ -33,19 +34,7 @@ double Milliseconds(Clock::duration duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
 }
 
-// Nearest-rank percentile of `samples` (sorted here).
-double Percentile(std::vector<double> samples, double percent) {
-  std::sort(samples.begin(), samples.end());
-  size_t rank = static_cast<size_t>(std::ceil(percent / 100.0 * samples.size()));
-  return samples[std::max<size_t>(rank, 1) - 1];
-}
-
-void Emit(const std::string& row, const std::string& metric, const std::string& unit, double value) {
-  std::cout << nlohmann::json{{"suite", "control-plane"}, {"row", row}, {"metric", metric},
-                              {"unit", unit}, {"value", value}}
-                   .dump()
-            << std::endl;
-}
+const Figures kFigures("control-plane");
 
 int Run(const std::string& controller_binary, int agents, int iterations) {
   testing::ScratchDir scratch;
@@ -86,7 +75,7 @@ int Run(const std::string& controller_binary, int agents, int iterations) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   const std::string row = absl::StrCat("agents-", agents);
-  Emit(row, "all_agents_ready", "ms", Milliseconds(Clock::now() - connect_start));
+  kFigures.Emit(row, "all_agents_ready", "ms", Milliseconds(Clock::now() - connect_start));
 
   std::vector<double> samples;
   v1::BindMiddlepipeRequest bind;
@@ -119,8 +108,8 @@ int Run(const std::string& controller_binary, int agents, int iterations) {
       samples.push_back(elapsed);
     }
   }
-  Emit(row, "bind_to_committed_p50", "ms", Percentile(samples, 50));
-  Emit(row, "bind_to_committed_p99", "ms", Percentile(samples, 99));
+  kFigures.Emit(row, "bind_to_committed_p50", "ms", Percentile(samples, 50));
+  kFigures.Emit(row, "bind_to_committed_p99", "ms", Percentile(samples, 99));
 
   controller->Signal(SIGTERM);
   controller->WaitForExit(std::chrono::seconds(20));

@@ -28,10 +28,12 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "bench/figures.h"
 #include "cli/controller_client.h"
 #include "clients/cpp/hook.h"
 #include "common/files.h"
 #include "tests/support/child_process.h"
+#include "tests/support/loopback_port.h"
 
 namespace middlepipe::bench {
 namespace {
@@ -39,30 +41,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Stub = v1::Controller::Stub;
 
-void Emit(const std::string& row, const std::string& metric, const std::string& unit, double value) {
-  std::cout << nlohmann::json{{"suite", "request-path"}, {"row", row}, {"metric", metric},
-                              {"unit", unit}, {"value", value}}
-                   .dump()
-            << std::endl;
-}
-
-double Percentile(std::vector<double> samples, double percent) {
-  std::sort(samples.begin(), samples.end());
-  size_t rank = static_cast<size_t>(std::ceil(percent / 100.0 * samples.size()));
-  return samples[std::max<size_t>(rank, 1) - 1];
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
+const Figures kFigures("request-path");
 
 // A /proc/PID/status memory figure in MB: "VmRSS" (all resident pages) or "RssAnon" (the
 // process's own; the rest of VmRSS is file-backed, mostly shared-library text that every
@@ -97,7 +76,7 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
   std::thread service_thread([&] { service.listen_after_bind(); });
 
   // nginx as the sidecar: keep-alive to the service, no access log.
-  const int nginx_port = FreePort();
+  const int nginx_port = testing::FreeLoopbackPort();
   std::ofstream(scratch / "nginx.conf")
       // One process (no master): a benchmark that ends early cannot orphan a worker.
       << "master_process off; daemon off; pid " << (scratch / "nginx.pid") << ";\n"
@@ -162,8 +141,8 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
       return 1;
     }
   }
-  Emit("middlepipe", "agent_rss_idle", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
-  Emit("middlepipe", "agent_private_idle", "MB", MemoryMegabytes(agent->pid(), "RssAnon"));
+  kFigures.Emit("middlepipe", "agent_rss_idle", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
+  kFigures.Emit("middlepipe", "agent_private_idle", "MB", MemoryMegabytes(agent->pid(), "RssAnon"));
 
   httplib::Client direct("127.0.0.1", service_port);
   httplib::Client proxied("127.0.0.1", nginx_port);
@@ -194,17 +173,17 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
       }
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       percentiles[row.name] = {Percentile(latencies, 50), Percentile(latencies, 99)};
-      Emit(row.name, "latency_p50", "us", percentiles[row.name].first);
-      Emit(row.name, "latency_p99", "us", percentiles[row.name].second);
-      Emit(row.name, "requests_per_second", "1/s", requests / seconds);
+      kFigures.Emit(row.name, "latency_p50", "us", percentiles[row.name].first);
+      kFigures.Emit(row.name, "latency_p99", "us", percentiles[row.name].second);
+      kFigures.Emit(row.name, "requests_per_second", "1/s", requests / seconds);
     }
     for (const char* row : {"middlepipe", "nginx-sidecar"}) {
-      Emit(row, "added_latency_p50", "us", percentiles[row].first - percentiles["direct"].first);
-      Emit(row, "added_latency_p99", "us", percentiles[row].second - percentiles["direct"].second);
+      kFigures.Emit(row, "added_latency_p50", "us", percentiles[row].first - percentiles["direct"].first);
+      kFigures.Emit(row, "added_latency_p99", "us", percentiles[row].second - percentiles["direct"].second);
     }
   }
-  Emit("middlepipe", "agent_rss_loaded", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
-  Emit("middlepipe", "agent_private_loaded", "MB", MemoryMegabytes(agent->pid(), "RssAnon"));
+  kFigures.Emit("middlepipe", "agent_rss_loaded", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
+  kFigures.Emit("middlepipe", "agent_private_loaded", "MB", MemoryMegabytes(agent->pid(), "RssAnon"));
 
   agent->Signal(SIGTERM);
   agent->WaitForExit(std::chrono::seconds(20));

@@ -17,8 +17,11 @@ AggregatorProcess::AggregatorProcess(const ScratchDir& scratch, std::string user
 
 absl::Status AggregatorProcess::Start() {
   process_.reset();  // a previous run is killed first
-  std::vector<std::string> argv = {binary_, "--user", user_, "--listen", target(),
-                                   "--http-listen", "127.0.0.1:0"};
+  std::vector<std::string> argv = launcher_;
+  for (const std::string& arg : {binary_, std::string("--user"), user_, std::string("--listen"),
+                                 target(), std::string("--http-listen"), std::string("127.0.0.1:0")}) {
+    argv.push_back(arg);
+  }
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   absl::StatusOr<ChildProcess> started = ChildProcess::Start(argv, scratch_.path());
   if (!started.ok()) return started.status();

@@ -19,6 +19,9 @@ class AggregatorProcess {
   AggregatorProcess(const ScratchDir& scratch, std::string user, std::string binary = "aggregator/mp-aggregator",
                     std::vector<std::string> extra_flags = {});
 
+  // Runs it under a launcher, e.g. {"taskset", "-c", "0"}; before Start().
+  void set_launcher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
+
   // Starts it (again); waits until it serves gRPC and HTTP.
   absl::Status Start();
   ChildProcess& process() { return *process_; }
@@ -36,6 +39,7 @@ class AggregatorProcess {
   const std::string binary_;
   const std::vector<std::string> extra_flags_;
   const std::string socket_;
+  std::vector<std::string> launcher_;
   std::optional<ChildProcess> process_;
   std::unique_ptr<v1::Aggregator::Stub> stub_;
   int http_port_ = 0;
