@@ -15,6 +15,7 @@
 #include "common/files.h"
 #include "gtest/gtest.h"
 #include "tests/support/controller_process.h"
+#include "tests/support/sample_service.h"
 
 namespace middlepipe {
 namespace {
@@ -22,35 +23,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Stub = v1::Controller::Stub;
-
-// The sample service (platform/examples), run as a process and steered over HTTP.
-class SampleService {
- public:
-  explicit SampleService(const testing::ScratchDir& scratch) {
-    auto started = testing::ChildProcess::Start(
-        {"platform/examples/sample-service", "--listen", "127.0.0.1:0"}, scratch.path());
-    EXPECT_TRUE(started.ok()) << started.status();
-    process_.emplace(std::move(*started));
-    auto line = process_->WaitForStderrLine("listening on", std::chrono::seconds(20));
-    EXPECT_TRUE(line.has_value()) << process_->Stderr();
-    port_ = line ? std::stoi(line->substr(line->rfind(':') + 1)) : 0;
-    control_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
-  }
-  int port() const { return port_; }
-  int calls() {
-    auto stats = control_->Get("/control/stats");
-    return stats ? std::stoi(stats->body.substr(stats->body.find(':') + 1)) : -1;
-  }
-  void Fail(bool failing) {
-    auto result = control_->Post(std::string("/control/fail?on=") + (failing ? "1" : "0"));
-    EXPECT_TRUE(result && result->status == 200);
-  }
-
- private:
-  std::optional<testing::ChildProcess> process_;
-  std::unique_ptr<httplib::Client> control_;
-  int port_ = 0;
-};
 
 TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
   testing::ScratchDir scratch;
@@ -62,7 +34,7 @@ TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
        "--token-file", scratch / "token", "--socket", scratch / "agent.sock"},
       scratch.path());
   ASSERT_TRUE(agent.ok());
-  SampleService service(scratch);
+  testing::SampleService service(scratch);
   cli::ControllerClient client = controller.Client(controller.AdminToken());
 
   v1::RegisterServiceRequest orders;
