@@ -4,6 +4,7 @@
 
 #include "aggregator/builtin_aggregates.h"
 #include "scheduler/filters/builtin_kinds.h"
+#include "tests/support/aggregator_inputs.h"
 
 namespace middlepipe::aggregator {
 namespace {
@@ -12,34 +13,9 @@ constexpr char kBreakerConfig[] =
     R"({"min_requests": 10, "error_threshold_percent": 50, "open_ms": 1500, "window_ms": 5000,
         "half_open_requests": 2})";
 
-v1::AggregatedMiddlepipe Bound(const std::string& name, const std::string& kind,
-                               const std::string& config, const std::string& app,
-                               const std::string& service) {
-  v1::AggregatedMiddlepipe aggregated;
-  aggregated.mutable_middlepipe()->set_name(name);
-  aggregated.mutable_middlepipe()->set_kind(kind);
-  aggregated.mutable_middlepipe()->set_config_json(config);
-  v1::Binding* binding = aggregated.add_bindings();
-  binding->set_middlepipe(name);
-  binding->set_app(app);
-  binding->set_service(service);
-  return aggregated;
-}
-
-v1::Report Calls(const std::string& middlepipe, const std::string& kind, uint64_t ok,
-                 uint64_t failed) {
-  v1::Report report;
-  report.set_middlepipe(middlepipe);
-  report.set_kind(kind);
-  report.set_app("web");
-  report.set_service("orders");
-  v1::RequestStats* stats = report.mutable_request_stats();
-  stats->set_requests(ok + failed);
-  stats->mutable_status_classes()->Resize(6, 0);
-  stats->set_status_classes(2, ok);
-  stats->set_status_classes(5, failed);
-  stats->set_failures(failed);
-  return report;
+// A report of web -> orders.
+v1::Report Calls(const std::string& middlepipe, const std::string& kind, uint64_t ok, uint64_t failed) {
+  return testing::CallsReport(middlepipe, kind, "web", "orders", ok, failed);
 }
 
 class AggregationTest : public ::testing::Test {
@@ -56,8 +32,8 @@ class AggregationTest : public ::testing::Test {
     v1::ConfigureRequest configure;
     configure.set_user("alice");
     configure.set_epoch(1);
-    *configure.add_middlepipes() = Bound("breaker", "circuit-breaker", kBreakerConfig, "web", "orders");
-    *configure.add_middlepipes() = Bound("stats", "monitor", "{}", "web", "orders");
+    *configure.add_middlepipes() = testing::BoundMiddlepipe("breaker", "circuit-breaker", kBreakerConfig, "web", "orders");
+    *configure.add_middlepipes() = testing::BoundMiddlepipe("stats", "monitor", "{}", "web", "orders");
     EXPECT_TRUE(aggregation_->Configure(configure).ok());
   }
 
@@ -108,7 +84,7 @@ TEST_F(AggregationTest, RefusesAnotherUsersOrABadSnapshotAndKeepsTheOld) {
   configure.set_epoch(2);
   EXPECT_EQ(aggregation_->Configure(configure).code(), absl::StatusCode::kPermissionDenied);
   configure.set_user("alice");
-  *configure.add_middlepipes() = Bound("breaker", "circuit-breaker", R"({"open_ms": -1})", "web", "orders");
+  *configure.add_middlepipes() = testing::BoundMiddlepipe("breaker", "circuit-breaker", R"({"open_ms": -1})", "web", "orders");
   absl::Status refused = aggregation_->Configure(configure);
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(refused.message().find("open_ms"), std::string::npos) << refused;
@@ -145,7 +121,7 @@ TEST_F(AggregationTest, AReportAheadOfItsConfigurationCountsWhenTheConfiguration
   v1::ConfigureRequest configure;
   configure.set_user("alice");
   configure.set_epoch(2);
-  *configure.add_middlepipes() = Bound("late", "monitor", "{}", "web", "orders");
+  *configure.add_middlepipes() = testing::BoundMiddlepipe("late", "monitor", "{}", "web", "orders");
   ASSERT_TRUE(aggregation_->Configure(configure).ok());
   EXPECT_EQ(State("late").total().requests(), 3u);
   EXPECT_TRUE(aggregation_->counters().rejected.empty());
@@ -277,8 +253,8 @@ TEST_F(AggregationTest, ReconfiguringKeepsUnchangedMiddlepipesAndResetsChangedOn
   v1::ConfigureRequest configure;
   configure.set_user("alice");
   configure.set_epoch(2);
-  *configure.add_middlepipes() = Bound("breaker", "circuit-breaker", R"({"open_ms": 2000})", "web", "orders");
-  *configure.add_middlepipes() = Bound("stats", "monitor", "{}", "web", "orders");
+  *configure.add_middlepipes() = testing::BoundMiddlepipe("breaker", "circuit-breaker", R"({"open_ms": 2000})", "web", "orders");
+  *configure.add_middlepipes() = testing::BoundMiddlepipe("stats", "monitor", "{}", "web", "orders");
   ASSERT_TRUE(aggregation_->Configure(configure).ok());
   EXPECT_EQ(State("stats").total().requests(), 5u);
   EXPECT_EQ(State("breaker").total().requests(), 0u);

@@ -14,11 +14,13 @@
 #include "scheduler/filters/builtin_kinds.h"
 #include "scheduler/filters/circuit-breaker/breaker_filter.h"
 #include "tests/support/child_process.h"
+#include "tests/support/wait_for.h"
 
 namespace middlepipe::agent {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::WaitFor;
 
 // Keeps every batch; after the first with reports, pushes one decision opening the
 // breaker. Acknowledges batches when told to.
@@ -100,12 +102,6 @@ void Calls(const scheduler::ChainTable& chains, int count) {
     call.status = 200;
     orders->OnResponse(call);
   }
-}
-
-template <typename Predicate>
-bool WaitFor(Predicate done) {
-  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(milliseconds(10));
-  return done();
 }
 
 TEST(ReporterTest, SendsDeltasInBatchesAndAppliesDecisions) {

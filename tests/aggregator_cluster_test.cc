@@ -6,6 +6,7 @@
 
 #include "tests/support/aggregator_process.h"
 #include "tests/support/report_swarm.h"
+#include "tests/support/wait_for.h"
 
 namespace middlepipe::testing {
 namespace {
@@ -14,16 +15,6 @@ using std::chrono::milliseconds;
 
 constexpr char kApp[] = "web";
 constexpr char kService[] = "orders";
-
-template <typename Predicate>
-bool WaitFor(Predicate done, milliseconds timeout = milliseconds(20000)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return true;
-}
 
 v1::BreakerState BreakerOf(const ReportSwarm& swarm, int agent) {
   std::optional<v1::Decision> decision = swarm.Latest(agent, "breaker");

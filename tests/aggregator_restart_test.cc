@@ -12,10 +12,9 @@
 #include <httplib.h>
 
 #include "clients/cpp/hook.h"
-#include "common/files.h"
 #include "gtest/gtest.h"
-#include "tests/support/controller_process.h"
-#include "tests/support/sample_service.h"
+#include "tests/support/breaker_stack.h"
+#include "tests/support/wait_for.h"
 
 namespace middlepipe {
 namespace {
@@ -23,6 +22,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Stub = v1::Controller::Stub;
+using testing::WaitFor;
 
 // The pids of every aggregator the controller started, in order, from its log.
 std::vector<pid_t> AggregatorPids(testing::ControllerProcess& controller) {
@@ -35,47 +35,20 @@ std::vector<pid_t> AggregatorPids(testing::ControllerProcess& controller) {
   return pids;
 }
 
-template <typename Predicate>
-bool WaitFor(Predicate done, milliseconds timeout = milliseconds(20000)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
 TEST(AggregatorRestartTest, AgentsKeepWorkingAndTheNewAggregatorRebuildsFromFreshReports) {
   testing::ScratchDir scratch;
-  testing::ControllerProcess controller(scratch);
-  ASSERT_TRUE(controller.Start().ok());
-  ASSERT_TRUE(WriteFileAtomically(scratch / "token", controller.AdminToken(), 0600).ok());
-  auto agent = testing::ChildProcess::Start(
-      {"filter-agent/mp-agent", "--controller", controller.target(), "--app", "web", "--token-file",
-       scratch / "token", "--socket", scratch / "agent.sock", "--report-interval-ms", "100"},
-      scratch.path());
-  ASSERT_TRUE(agent.ok());
-  testing::SampleService service(scratch);
-  cli::ControllerClient client = controller.Client(controller.AdminToken());
-  v1::RegisterServiceRequest orders;
-  orders.set_name("orders");
-  orders.add_endpoints()->set_host("127.0.0.1");
-  orders.mutable_endpoints(0)->set_port(static_cast<uint32_t>(service.port()));
-  ASSERT_TRUE(client.Call(&Stub::RegisterService, orders).ok());
-  v1::CreateMiddlepipeRequest create;
-  create.set_kind("circuit-breaker");
-  create.set_name("orders-breaker");
-  create.set_config_json(R"({"min_requests":4,"error_threshold_percent":50,"open_ms":60000})");
-  ASSERT_TRUE(client.Call(&Stub::CreateMiddlepipe, create).ok());
-  ASSERT_TRUE(agent->WaitForStderrLine("running epoch 0", seconds(20))) << agent->Stderr();
-  v1::BindMiddlepipeRequest bind;
-  bind.set_name("orders-breaker");
-  bind.set_app("web");
-  bind.set_service("orders");
-  ASSERT_TRUE(client.Call(&Stub::BindMiddlepipe, bind).ok());
+  testing::BreakerStack stack(scratch);
+  ASSERT_TRUE(stack
+                  .Start(R"({"min_requests":4,"error_threshold_percent":50,"open_ms":60000})",
+                         {"--report-interval-ms", "100"})
+                  .ok());
+  testing::ControllerProcess& controller = stack.controller();
+  testing::ChildProcess& agent = stack.agent();
+  testing::SampleService& service = stack.service();
+  cli::ControllerClient& client = stack.client();
 
   HookOptions options;
-  options.socket_path = scratch / "agent.sock";
+  options.socket_path = stack.hook_socket();
   Hook hook(options);
   httplib::Client http("127.0.0.1", service.port());
   v1::GetMiddlepipeRequest get;
@@ -117,7 +90,7 @@ TEST(AggregatorRestartTest, AgentsKeepWorkingAndTheNewAggregatorRebuildsFromFres
     auto state = live();
     return state && state->state() == "open" && state->instances_reporting() == 1;
   })) << (live() ? live()->DebugString() : "no live state") << controller.process().Stderr()
-      << agent->Stderr();
+      << agent.Stderr();
   // Either the instance's open state was adopted, or the fresh reports crossed the
   // threshold at the new aggregator first: both are decisions rebuilt from fresh reports.
   const std::string reason = live()->reason();
@@ -126,10 +99,10 @@ TEST(AggregatorRestartTest, AgentsKeepWorkingAndTheNewAggregatorRebuildsFromFres
       << reason;
   EXPECT_THROW(hook.Get(http, "orders", "/orders"), CircuitOpenError)
       << "the cluster decision keeps it open";
-  EXPECT_NE(agent->Stderr().find("aggregator reachable again"), std::string::npos) << agent->Stderr();
+  EXPECT_NE(agent.Stderr().find("aggregator reachable again"), std::string::npos) << agent.Stderr();
 
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->WaitForExit(seconds(20)), 0) << agent->Stderr();
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.WaitForExit(seconds(20)), 0) << agent.Stderr();
 }
 
 }  // namespace

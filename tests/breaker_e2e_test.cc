@@ -12,10 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/hook.h"
-#include "common/files.h"
 #include "gtest/gtest.h"
-#include "tests/support/controller_process.h"
-#include "tests/support/sample_service.h"
+#include "tests/support/breaker_stack.h"
 
 namespace middlepipe {
 namespace {
@@ -26,40 +24,17 @@ using Stub = v1::Controller::Stub;
 
 TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
   testing::ScratchDir scratch;
-  testing::ControllerProcess controller(scratch);
-  ASSERT_TRUE(controller.Start().ok());
-  ASSERT_TRUE(WriteFileAtomically(scratch / "token", controller.AdminToken(), 0600).ok());
-  auto agent = testing::ChildProcess::Start(
-      {"filter-agent/mp-agent", "--controller", controller.target(), "--app", "web",
-       "--token-file", scratch / "token", "--socket", scratch / "agent.sock"},
-      scratch.path());
-  ASSERT_TRUE(agent.ok());
-  testing::SampleService service(scratch);
-  cli::ControllerClient client = controller.Client(controller.AdminToken());
-
-  v1::RegisterServiceRequest orders;
-  orders.set_name("orders");
-  orders.add_endpoints()->set_host("127.0.0.1");
-  orders.mutable_endpoints(0)->set_port(static_cast<uint32_t>(service.port()));
-  ASSERT_TRUE(client.Call(&Stub::RegisterService, orders).ok());
-  v1::CreateMiddlepipeRequest create;
-  create.set_kind("circuit-breaker");
-  create.set_name("orders-breaker");
-  create.set_config_json(
-      R"({"min_requests":4,"error_threshold_percent":50,"open_ms":400,"half_open_requests":2})");
-  ASSERT_TRUE(client.Call(&Stub::CreateMiddlepipe, create).ok());
-  ASSERT_TRUE(agent->WaitForStderrLine("running epoch 0", seconds(20))) << agent->Stderr();
-  v1::BindMiddlepipeRequest bind;
-  bind.set_name("orders-breaker");
-  bind.set_app("web");
-  bind.set_service("orders");
-  auto bound = client.Call(&Stub::BindMiddlepipe, bind);
-  ASSERT_TRUE(bound.ok()) << bound.status();
-  ASSERT_EQ(bound->rollout().instances_applied(), 1u);
+  testing::BreakerStack stack(scratch);
+  ASSERT_TRUE(stack
+                  .Start(R"({"min_requests":4,"error_threshold_percent":50,"open_ms":400,)"
+                         R"("half_open_requests":2})")
+                  .ok());
+  testing::SampleService& service = stack.service();
+  cli::ControllerClient& client = stack.client();
 
   // The app.
   HookOptions options;
-  options.socket_path = scratch / "agent.sock";
+  options.socket_path = stack.hook_socket();
   Hook hook(options);
   std::atomic<int> opened{0};
   std::atomic<int> half_opened{0};
@@ -136,10 +111,10 @@ TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
   EXPECT_EQ(shown->live(0).app(), "web");
   EXPECT_EQ(shown->live(0).service(), "orders");
   EXPECT_EQ(shown->live(0).state(), "closed");
-  EXPECT_GE(shown->live(0).total().short_circuited(), 5u) << shown->DebugString() << agent->Stderr() << controller.process().Stderr();
+  EXPECT_GE(shown->live(0).total().short_circuited(), 5u) << shown->DebugString();
 
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->WaitForExit(seconds(20)), 0) << agent->Stderr();
+  stack.agent().Signal(SIGTERM);
+  EXPECT_EQ(stack.agent().WaitForExit(seconds(20)), 0) << stack.agent().Stderr();
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/aggregator_inputs.h"
+
 namespace middlepipe::aggregator::circuit_breaker {
 namespace {
 
@@ -9,16 +11,9 @@ constexpr char kConfig[] = R"({"latency_threshold_ms": 1000, "error_threshold_pe
   "min_requests": 20, "window_ms": 10000, "open_ms": 5000, "half_open_requests": 3,
   "scope": "cluster"})";
 
-v1::Report Calls(uint64_t ok, uint64_t failed, std::map<std::string, uint64_t> counters = {}) {
-  v1::Report report;
-  v1::RequestStats* stats = report.mutable_request_stats();
-  stats->set_requests(ok + failed);
-  stats->mutable_status_classes()->Resize(6, 0);
-  stats->set_status_classes(2, ok);
-  stats->set_status_classes(5, failed);
-  stats->set_failures(failed);
-  for (const auto& [name, value] : counters) (*stats->mutable_counters())[name] = value;
-  return report;
+v1::Report Calls(uint64_t ok, uint64_t failed,
+                 const std::vector<std::pair<std::string, uint64_t>>& counters = {}) {
+  return testing::CallsReport("breaker", "circuit-breaker", "web", "orders", ok, failed, counters);
 }
 
 class BreakerAggregateTest : public ::testing::Test {

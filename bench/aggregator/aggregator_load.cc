@@ -25,12 +25,14 @@
 #include "bench/figures.h"
 #include "tests/support/aggregator_process.h"
 #include "tests/support/report_swarm.h"
+#include "tests/support/wait_for.h"
 
 namespace middlepipe::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using testing::ReportSwarm;
+using testing::WaitFor;
 
 const Figures kFigures("aggregator");
 
@@ -53,16 +55,6 @@ double CpuSeconds(pid_t pid) {
     if (index == 15) break;
   }
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-template <typename Predicate>
-bool WaitFor(Predicate done, std::chrono::seconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  return true;
 }
 
 v1::Report WithHistogram(v1::Report report) {

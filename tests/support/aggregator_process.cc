@@ -51,18 +51,4 @@ absl::Status AggregatorProcess::Configure(const std::vector<v1::AggregatedMiddle
   return absl::OkStatus();
 }
 
-v1::AggregatedMiddlepipe BoundMiddlepipe(const std::string& name, const std::string& kind,
-                                         const std::string& config_json, const std::string& app,
-                                         const std::string& service) {
-  v1::AggregatedMiddlepipe aggregated;
-  aggregated.mutable_middlepipe()->set_name(name);
-  aggregated.mutable_middlepipe()->set_kind(kind);
-  aggregated.mutable_middlepipe()->set_config_json(config_json);
-  v1::Binding* binding = aggregated.add_bindings();
-  binding->set_middlepipe(name);
-  binding->set_app(app);
-  binding->set_service(service);
-  return aggregated;
-}
-
 }  // namespace middlepipe::testing

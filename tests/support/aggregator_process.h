@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "proto/aggregator.grpc.pb.h"
+#include "tests/support/aggregator_inputs.h"
 #include "tests/support/child_process.h"
 
 namespace middlepipe::testing {
@@ -45,10 +46,5 @@ class AggregatorProcess {
   int http_port_ = 0;
   uint64_t epoch_ = 0;
 };
-
-// A middlepipe bound to (app, service) as Configure wants it.
-v1::AggregatedMiddlepipe BoundMiddlepipe(const std::string& name, const std::string& kind,
-                                         const std::string& config_json, const std::string& app,
-                                         const std::string& service);
 
 }  // namespace middlepipe::testing

@@ -13,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/aggregator.grpc.pb.h"
+#include "tests/support/aggregator_inputs.h"
 
 namespace middlepipe::testing {
 
@@ -50,11 +51,5 @@ class ReportSwarm {
   std::vector<std::unique_ptr<v1::Aggregator::Stub>> stubs_;
   std::vector<std::unique_ptr<SwarmReporter>> agents_;
 };
-
-// A request-level report for (middlepipe, kind) of app -> service: `ok` 2xx and `failed`
-// 5xx completed calls, plus kind counters.
-v1::Report CallsReport(const std::string& middlepipe, const std::string& kind, const std::string& app,
-                       const std::string& service, uint64_t ok, uint64_t failed,
-                       const std::vector<std::pair<std::string, uint64_t>>& counters = {});
 
 }  // namespace middlepipe::testing
