@@ -104,6 +104,34 @@ void Calls(const scheduler::ChainTable& chains, int count) {
   }
 }
 
+// An agent's side for the reporter: a breaker chain, a log, and where the aggregator is.
+class ReporterFixture : public ::testing::Test {
+ protected:
+  ReporterFixture()
+      : kinds_(*scheduler::KindCatalog::Create(scheduler::BuiltinKinds())), registry_(&kinds_) {
+    scheduler::RegisterBuiltinFilters(registry_);
+    chains_ = BreakerChains(registry_);
+    address_.family = Address::Family::kUnix;
+    address_.path = scratch_ / "aggregator.sock";
+  }
+
+  ReporterOptions Options(std::chrono::milliseconds interval) {
+    ReporterOptions options;
+    options.app = "web";
+    options.interval = interval;
+    options.aggregator_address = [this] { return address_.ToGrpcTarget(); };
+    return options;
+  }
+
+  testing::ScratchDir scratch_;
+  Address address_;
+  scheduler::KindCatalog kinds_;
+  scheduler::FilterRegistry registry_;
+  std::unique_ptr<scheduler::ChainTable> chains_;
+  std::ostringstream log_;
+  Logger logger_{"test", &log_};
+};
+
 TEST(ReporterTest, SendsDeltasInBatchesAndAppliesDecisions) {
   testing::ScratchDir scratch;
   FakeAggregator aggregator;
@@ -191,25 +219,12 @@ TEST(ReporterTest, WithoutAnAggregatorFiltersKeepTheirDeltas) {
   EXPECT_EQ(report.request_stats().requests(), 1u) << "deltas were taken with nowhere to send";
 }
 
-TEST(ReporterTest, ResendsUnacknowledgedBatchesWithTheirSequencesAfterAReconnect) {
-  testing::ScratchDir scratch;
-  Address address;
-  address.family = Address::Family::kUnix;
-  address.path = scratch / "aggregator.sock";
-  scheduler::KindCatalog kinds = *scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
-  scheduler::FilterRegistry registry(&kinds);
-  scheduler::RegisterBuiltinFilters(registry);
-  std::unique_ptr<scheduler::ChainTable> chains = BreakerChains(registry);
-  std::ostringstream log;
-  Logger logger("test", &log);
-  ReporterOptions options;
-  options.app = "web";
-  options.interval = milliseconds(20);
-  options.aggregator_address = [&] { return address.ToGrpcTarget(); };
-  Reporter reporter(options, chains.get(), &logger);
+TEST_F(ReporterFixture, ResendsUnacknowledgedBatchesWithTheirSequencesAfterAReconnect) {
+  scheduler::ChainTable* chains = chains_.get();
+  Reporter reporter(Options(milliseconds(20)), chains, &logger_);
 
   FakeAggregator silent;  // takes batches, never acknowledges
-  auto first_server = StartGrpcServer(address, {&silent});
+  auto first_server = StartGrpcServer(address_, {&silent});
   ASSERT_TRUE(first_server.ok()) << first_server.status();
   reporter.Start();
   Calls(*chains, 1);
@@ -220,7 +235,7 @@ TEST(ReporterTest, ResendsUnacknowledgedBatchesWithTheirSequencesAfterAReconnect
   EXPECT_GE(reporter.unacknowledged(), 2u);
 
   FakeAggregator acknowledging(/*acknowledge=*/true);
-  auto second_server = StartGrpcServer(address, {&acknowledging});
+  auto second_server = StartGrpcServer(address_, {&acknowledging});
   ASSERT_TRUE(second_server.ok()) << second_server.status();
   ASSERT_TRUE(WaitFor([&] { return reporter.unacknowledged() == 0 && !acknowledging.reporting().empty(); }));
   const std::vector<v1::ReportBatch> resent = acknowledging.reporting();
@@ -231,25 +246,13 @@ TEST(ReporterTest, ResendsUnacknowledgedBatchesWithTheirSequencesAfterAReconnect
   second_server->Stop();
 }
 
-TEST(ReporterTest, StopSendsWhatTheFiltersSawSinceTheLastBatch) {
-  testing::ScratchDir scratch;
-  Address address;
-  address.family = Address::Family::kUnix;
-  address.path = scratch / "aggregator.sock";
+TEST_F(ReporterFixture, StopSendsWhatTheFiltersSawSinceTheLastBatch) {
   FakeAggregator aggregator(/*acknowledge=*/true);
-  auto server = StartGrpcServer(address, {&aggregator});
+  auto server = StartGrpcServer(address_, {&aggregator});
   ASSERT_TRUE(server.ok()) << server.status();
-  scheduler::KindCatalog kinds = *scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
-  scheduler::FilterRegistry registry(&kinds);
-  scheduler::RegisterBuiltinFilters(registry);
-  std::unique_ptr<scheduler::ChainTable> chains = BreakerChains(registry);
-  std::ostringstream log;
-  Logger logger("test", &log);
-  ReporterOptions options;
-  options.app = "web";
-  options.interval = std::chrono::seconds(30);  // only the first (hello) and the last batch
-  options.aggregator_address = [&] { return address.ToGrpcTarget(); };
-  Reporter reporter(options, chains.get(), &logger);
+  scheduler::ChainTable* chains = chains_.get();
+  // Only the first (hello) and the last batch: the interval never passes.
+  Reporter reporter(Options(std::chrono::seconds(30)), chains, &logger_);
   reporter.Start();
   ASSERT_TRUE(WaitFor([&] { return reporter.connected(); }));
   Calls(*chains, 4);
@@ -268,25 +271,15 @@ TEST(ReporterTest, StopSendsWhatTheFiltersSawSinceTheLastBatch) {
 namespace middlepipe::agent {
 namespace {
 
-TEST(ReporterTest, TheRealAggregatorCountsWhatTheFiltersSaw) {
-  testing::ScratchDir scratch;
-  Address address;
-  address.family = Address::Family::kUnix;
-  address.path = scratch / "aggregator.sock";
-  scheduler::KindCatalog kinds = *scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
+TEST_F(ReporterFixture, TheRealAggregatorCountsWhatTheFiltersSaw) {
   const aggregator::KindAggregateRegistry aggregates = aggregator::BuiltinAggregates();
   aggregator::AggregationOptions aggregation_options;
   aggregation_options.user = "alice";
-  aggregator::Aggregation aggregation(aggregation_options, &kinds, &aggregates);
-  std::ostringstream log;
-  Logger logger("test", &log);
-  aggregator::AggregatorService service(&aggregation, &logger);
-  auto server = StartGrpcServer(address, {&service});
+  aggregator::Aggregation aggregation(aggregation_options, &kinds_, &aggregates);
+  aggregator::AggregatorService service(&aggregation, &logger_);
+  auto server = StartGrpcServer(address_, {&service});
   ASSERT_TRUE(server.ok()) << server.status();
-
-  scheduler::FilterRegistry registry(&kinds);
-  scheduler::RegisterBuiltinFilters(registry);
-  std::unique_ptr<scheduler::ChainTable> chains = BreakerChains(registry);
+  scheduler::ChainTable* chains = chains_.get();
   v1::ConfigureRequest configure;
   configure.set_user("alice");
   configure.set_epoch(1);
@@ -299,18 +292,14 @@ TEST(ReporterTest, TheRealAggregatorCountsWhatTheFiltersSaw) {
   binding->set_service("orders");
   ASSERT_TRUE(aggregation.Configure(configure).ok());
 
-  ReporterOptions options;
-  options.app = "web";
-  options.interval = milliseconds(20);
-  options.aggregator_address = [&] { return address.ToGrpcTarget(); };
-  Reporter reporter(options, chains.get(), &logger);
+  Reporter reporter(Options(milliseconds(20)), chains, &logger_);
   reporter.Start();
   Calls(*chains, 7);
   v1::QueryRequest query;
   ASSERT_TRUE(WaitFor([&] {
     v1::QueryResponse live = aggregation.Query(query);
     return live.states_size() == 1 && live.states(0).total().requests() == 7;
-  })) << aggregation.Query(query).DebugString() << log.str();
+  })) << aggregation.Query(query).DebugString() << log_.str();
   reporter.Stop();
   EXPECT_EQ(aggregation.counters().agents_connected, 0u) << "the stream ended with the reporter";
   server->Stop();
