@@ -18,6 +18,7 @@
 #include "aggregator/prometheus_text.h"
 #include "common/address.h"
 #include "common/command_line.h"
+#include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/http_server.h"
 #include "common/logger.h"
@@ -37,6 +38,7 @@ struct Options {
   std::string listen = "127.0.0.1:7410";
   std::string user;
   std::string http_listen;  // empty: no HTTP side
+  std::string http_address_file;  // empty: none
   std::string graphite;     // empty: no export
   uint32_t graphite_interval_ms = 10000;
   uint32_t lease_ms = 3000;
@@ -126,6 +128,15 @@ int Run(const Options& options) {
       return Fail(kProgram, bound.status(), std::cerr);
     }
     logger.Info("http listening on ", bound->ToString());
+    if (!options.http_address_file.empty()) {
+      absl::Status written =
+          WriteFileAtomically(options.http_address_file, bound->ToString() + "\n", 0644);
+      if (!written.ok()) {
+        http.Stop();
+        grpc->Stop();
+        return Fail(kProgram, written, std::cerr);
+      }
+    }
   }
   std::optional<GraphiteExporter> graphite;
   if (graphite_address.has_value()) {
@@ -160,6 +171,8 @@ int main(int argc, char** argv) {
   app.add_option("--user", options.user, "The user (tenant) this aggregator serves");
   app.add_option("--http-listen", options.http_listen,
                  "HTTP address for /metrics and /healthz, HOST:PORT (default: none)");
+  app.add_option("--http-address-file", options.http_address_file,
+                 "Write the bound HTTP address (HOST:PORT) to this file once listening");
   app.add_option("--graphite", options.graphite,
                  "Export figures to Graphite's plaintext port, HOST:PORT (default: none)");
   app.add_option("--graphite-interval-ms", options.graphite_interval_ms, "Graphite export interval")

@@ -66,8 +66,17 @@ pid_t AggregatorSupervisor::Pid(const std::string& user) const {
 }
 
 void AggregatorSupervisor::StartLocked(const std::string& user, Child& child) {
-  std::vector<std::string> arguments = {options_.binary, "--user", user, "--listen",
-                                        child.address};
+  // Its /metrics on a loopback port it picks; the address goes to USER.http beside the
+  // socket, where Prometheus configuration (or a person) finds it.
+  std::vector<std::string> arguments = {options_.binary,
+                                        "--user",
+                                        user,
+                                        "--listen",
+                                        child.address,
+                                        "--http-listen",
+                                        "127.0.0.1:0",
+                                        "--http-address-file",
+                                        options_.socket_dir + "/" + user + ".http"};
   std::vector<char*> argv;
   for (std::string& argument : arguments) argv.push_back(argument.data());
   argv.push_back(nullptr);

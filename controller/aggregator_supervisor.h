@@ -1,7 +1,8 @@
 // Runs one mp-aggregator per user as a supervised child process (the embedded default of
 // DESIGN.md §4): started on the user's first middlepipe (and, after a controller restart,
 // for every user that has middlepipes), listening on DATA_DIR/aggregators/USER.sock, and
-// restarted with exponential back-off (0.1 s doubling to 10 s; reset after 30 s of good
+// serving /metrics on a loopback port whose address it writes to DATA_DIR/aggregators/
+// USER.http, and restarted with exponential back-off (0.1 s doubling to 10 s; reset after 30 s of good
 // running) whenever it exits. Every start and exit is logged with its pid and status.
 //
 // Thread-safe. Stop() (or the destructor) sends SIGTERM to every child and waits.

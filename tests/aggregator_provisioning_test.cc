@@ -3,12 +3,17 @@
 // back after a controller restart, and stops it on shutdown.
 #include <signal.h>
 
+#include <httplib.h>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/files.h"
 #include "gtest/gtest.h"
 #include "tests/support/controller_process.h"
 #include "tests/support/fake_agent.h"
 #include "tests/support/grpc_health.h"
+#include "tests/support/wait_for.h"
 
 namespace middlepipe {
 namespace {
@@ -78,6 +83,23 @@ TEST_F(AggregatorProvisioningTest, StartsOnTheFirstMiddlepipeAndAgentsLearnWhere
       testing::AgentOptions(controller_.target(), controller_.AdminToken(), "web", 1));
   ASSERT_TRUE(late.WaitForEpoch(1, seconds(20)));
   EXPECT_EQ(late.aggregator_address(), AggregatorTarget());
+
+  // The controller configured the aggregator with the binding, and its /metrics is at
+  // the address it wrote beside its socket.
+  absl::StatusOr<std::string> http_address;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    http_address = ReadFile(controller_.data_dir() + "/aggregators/admin.http");
+    return http_address.ok();
+  }));
+  const std::string host_port(absl::StripTrailingAsciiWhitespace(*http_address));
+  httplib::Client metrics("127.0.0.1", std::stoi(host_port.substr(host_port.rfind(':') + 1)));
+  std::string page;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    httplib::Result result = metrics.Get("/metrics");
+    page = result ? result->body : "";
+    return page.find(R"(middlepipe="watch",kind="monitor",app="web",service="orders")") != std::string::npos;
+  })) << page;
+  EXPECT_NE(page.find("mp_aggregator_agents_connected"), std::string::npos);
 }
 
 TEST_F(AggregatorProvisioningTest, ADeadAggregatorIsRestarted) {

@@ -1,12 +1,32 @@
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands/commands.h"
 #include "cli/table.h"
 
 namespace middlepipe::cli {
 namespace {
+
+// One binding's live state, e.g.
+//   live web->orders: open (63% of 212 calls failed across the cluster (threshold 50%))
+//        3 instances reporting; last 10 s: 212 requests, 40 short-circuited, 63.2% failed, p99 12.5 ms
+void PrintLiveState(const v1::MiddlepipeState& live, std::ostream& out) {
+  out << "live " << live.app() << "->" << live.service() << ": " << live.state();
+  if (!live.reason().empty()) out << " (" << live.reason() << ")";
+  out << "\n     " << live.instances_reporting() << " instances reporting; last "
+      << live.window_ms() / 1000.0 << " s: " << live.window().requests() << " requests, "
+      << live.window().short_circuited() << " short-circuited";
+  auto figure = [&](const std::string& name) -> std::optional<double> {
+    auto it = live.figures().find(name);
+    return it == live.figures().end() ? std::nullopt : std::optional<double>(it->second);
+  };
+  if (auto errors = figure("error_percent")) out << ", " << absl::StrFormat("%.1f", *errors) << "% failed";
+  if (auto p99 = figure("p99_ms")) out << ", p99 " << absl::StrFormat("%.1f", *p99) << " ms";
+  out << "; total " << live.total().requests() << " requests\n";
+}
 
 using Stub = v1::Controller::Stub;
 
@@ -140,9 +160,7 @@ void AddMiddlepipeCommands(CLI::App& app, CommandContext& context) {
               << "generation:  " << middlepipe.generation() << "\n"
               << "config:      " << middlepipe.config_json() << "\n"
               << "bound:       " << Bindings(shown->summary()) << "\n";
-          for (const v1::MiddlepipeState& live : shown->live()) {
-            out << "live " << live.app() << "->" << live.service() << ": " << live.state() << "\n";
-          }
+          for (const v1::MiddlepipeState& live : shown->live()) PrintLiveState(live, out);
           if (!shown->live_error().empty()) out << "live state:  " << shown->live_error() << "\n";
         });
         return absl::OkStatus();
