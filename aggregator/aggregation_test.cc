@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "aggregator/builtin_aggregates.h"
 #include "scheduler/filters/builtin_kinds.h"
 #include "tests/support/aggregator_inputs.h"
@@ -263,6 +266,38 @@ TEST_F(AggregationTest, ReconfiguringKeepsUnchangedMiddlepipesAndResetsChangedOn
   ASSERT_TRUE(aggregation_->Configure(configure).ok());
   EXPECT_EQ(aggregation_->epoch(), 2u) << "an older snapshot is ignored";
   EXPECT_EQ(aggregation_->Query({}).states_size(), 2);
+}
+
+TEST_F(AggregationTest, AgentsTicksAndQueriesRunConcurrently) {
+  // Under TSan this is the aggregator's threading: gRPC threads ingest and connect, the
+  // ticker decides, the controller queries, all at once.
+  std::atomic<bool> running{true};
+  std::vector<std::thread> threads;
+  for (uint32_t instance = 0; instance < 4; ++instance) {
+    threads.emplace_back([&, instance] {
+      const uint64_t connection = Connect(instance);
+      for (uint64_t sequence = 1; sequence <= 40; ++sequence) {
+        EXPECT_TRUE(Send(instance, sequence, {Calls("breaker", "circuit-breaker", 1, 1),
+                                              Calls("stats", "monitor", 2, 0)})
+                        .ok());
+      }
+      v1::AgentIdentity agent;
+      agent.set_app("web");
+      agent.set_instance(instance);
+      aggregation_->Disconnect(agent, connection);
+    });
+  }
+  threads.emplace_back([&] {
+    while (running.load()) aggregation_->Tick();
+  });
+  threads.emplace_back([&] {
+    while (running.load()) aggregation_->Query({});
+  });
+  for (size_t i = 0; i < 4; ++i) threads[i].join();
+  running = false;
+  for (size_t i = 4; i < threads.size(); ++i) threads[i].join();
+  EXPECT_EQ(State("stats").total().requests(), 4u * 40u * 2u);
+  EXPECT_EQ(State("breaker").state(), "open");
 }
 
 }  // namespace
