@@ -114,7 +114,8 @@ void HookServer::Serve(int fd) {
       logger_->Warning("hook connection closed: frame is not a HookRequest");
       break;
     }
-    if (!WriteFrame(fd, Handle(request).SerializeAsString()).ok()) break;
+    std::optional<v1::HookReply> reply = Handle(request);
+    if (reply.has_value() && !WriteFrame(fd, reply->SerializeAsString()).ok()) break;
   }
   std::lock_guard<std::mutex> lock(connections_mu_);
   connection_fds_.erase(fd);
@@ -123,12 +124,16 @@ void HookServer::Serve(int fd) {
   connections_changed_.notify_all();
 }
 
-v1::HookReply HookServer::Handle(const v1::HookRequest& request) {
+std::optional<v1::HookReply> HookServer::Handle(const v1::HookRequest& request) {
   switch (request.call_case()) {
     case v1::HookRequest::kOnRequest:
       return OnRequest(request.request_id(), request.on_request());
-    case v1::HookRequest::kOnResponse:
-      return OnResponse(request.request_id(), request.on_response());
+    case v1::HookRequest::kOnResponse: {
+      v1::HookReply reply = OnResponse(request.request_id(), request.on_response());
+      if (!request.on_response().no_reply()) return reply;
+      if (reply.has_error()) ++unanswered_errors_;  // the hook is not listening: count it
+      return std::nullopt;
+    }
     case v1::HookRequest::kPing: {
       v1::HookReply reply;
       reply.set_request_id(request.request_id());
@@ -167,6 +172,7 @@ v1::HookReply HookServer::OnRequest(uint64_t request_id, const v1::OnRequest& re
   }
   const uint64_t call_id = next_call_id_++;
   verdict->set_call_id(call_id);
+  verdict->set_await_response_markers(flight.call.response_may_mark);
   flight.request_markers = flight.call.markers.size();
   std::lock_guard<std::mutex> lock(calls_mu_);
   // Forget calls whose app never reported back, oldest first (ids grow with time).

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -43,9 +44,13 @@ class HookServer {
 
   uint64_t requests_handled() const { return requests_handled_.load(); }
   size_t calls_in_flight() const;
+  // OnResponse frames sent without waiting for a reply that could not be handled (e.g.
+  // an unknown call_id).
+  uint64_t unanswered_errors() const { return unanswered_errors_.load(); }
 
   // Handles one request (the socket-free core; tests call it directly).
-  v1::HookReply Handle(const v1::HookRequest& request);
+  // The reply to send; none for an OnResponse sent with no_reply.
+  std::optional<v1::HookReply> Handle(const v1::HookRequest& request);
 
  private:
   struct InFlight {
@@ -81,6 +86,7 @@ class HookServer {
   std::map<uint64_t, InFlight> calls_;
   std::atomic<uint64_t> next_call_id_{1};
   std::atomic<uint64_t> requests_handled_{0};
+  std::atomic<uint64_t> unanswered_errors_{0};
 };
 
 }  // namespace middlepipe::agent

@@ -29,6 +29,7 @@ class RawClient {
   ~RawClient() { close(fd_); }
 
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
   void SendRaw(const std::string& bytes) { ASSERT_EQ(write(fd_, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size())); }
   void Shutdown() { shutdown(fd_, SHUT_WR); }
 
@@ -161,6 +162,35 @@ TEST_F(HookServerTest, ACallFinishesOnTheEpochItStartedOn) {
   v1::HookReply markers = client.Call(OnResponse(2, verdict.verdict().call_id(), 200));
   EXPECT_TRUE(markers.has_markers()) << markers.DebugString();
   EXPECT_EQ(Joined(client.Call(OnRequest(3, "orders")).verdict().markers()), "Middlepipe-Epoch: 2\n");
+}
+
+TEST_F(HookServerTest, OneRoundTripWhenNoMarkerCanComeBack) {
+  RawClient client(path_);
+  // A breaker deciding alone (no aggregator lease) may open on any response: wait.
+  v1::HookReply with_breaker = client.Call(OnRequest(1, "orders"));
+  EXPECT_TRUE(with_breaker.verdict().await_response_markers());
+  ASSERT_TRUE(client.Call(OnResponse(2, with_breaker.verdict().call_id(), 200)).has_markers());
+
+  // A monitor only counts: the hook sends OnResponse without waiting, and no reply comes
+  // (the next frame on the connection answers the next request).
+  Commit(2, /*with_breaker=*/false);
+  v1::HookReply monitored = client.Call(OnRequest(3, "orders"));
+  ASSERT_FALSE(monitored.verdict().await_response_markers());
+  v1::HookRequest report = OnResponse(4, monitored.verdict().call_id(), 200);
+  report.mutable_on_response()->set_no_reply(true);
+  v1::HookRequest unknown = OnResponse(5, 424242, 200);
+  unknown.mutable_on_response()->set_no_reply(true);
+  ASSERT_TRUE(WriteFrame(client.fd(), report.SerializeAsString()).ok());
+  ASSERT_TRUE(WriteFrame(client.fd(), unknown.SerializeAsString()).ok());
+  v1::HookRequest ping;
+  ping.set_request_id(6);
+  ping.mutable_ping();
+  EXPECT_EQ(client.Call(ping).request_id(), 6u) << "no reply came for the no_reply frames";
+  EXPECT_EQ(server_.calls_in_flight(), 0u) << "the observation was taken";
+  EXPECT_EQ(server_.unanswered_errors(), 1u) << "the unknown call is counted, not answered";
+  v1::Report report_of_watch;
+  chains_.Current()->Find("orders")->Find("watch")->TakeReport(report_of_watch);
+  EXPECT_EQ(report_of_watch.request_stats().status_classes(2), 2u);
 }
 
 TEST_F(HookServerTest, PingAndUnknownCallIds) {

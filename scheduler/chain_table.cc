@@ -11,6 +11,10 @@ FilterStatus RequestChain::OnRequest(RequestCall& call) const {
       return FilterStatus::kRespond;
     }
   }
+  call.response_may_mark = false;
+  for (size_t i = 0; i < entries_.size() && !call.response_may_mark; ++i) {
+    call.response_may_mark = entries_[i].filter->MayMarkResponse(call.notes[i]);
+  }
   return FilterStatus::kContinue;
 }
 

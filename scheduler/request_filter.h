@@ -53,6 +53,9 @@ struct RequestCall {
   // Per-filter notes carried from OnRequest to OnResponse (by position in the chain),
   // e.g. "this call used a half-open trial permit".
   std::vector<uint32_t> notes;
+  // Set by the chain after OnRequest: some filter's OnResponse may add markers for this
+  // call, so the hook must wait for the OnResponse reply.
+  bool response_may_mark = false;
 
   void AddMarker(const std::string& name, const std::string& value);
 };
@@ -69,6 +72,10 @@ class RequestFilter {
   virtual FilterStatus OnRequest(RequestCall& call, uint32_t& note) = 0;
   // Observes the completed call. Only called when the chain continued to the service.
   virtual void OnResponse(RequestCall& call, uint32_t note) {}
+  // Whether OnResponse may add markers for a call that OnRequest let through with
+  // `note`. When no filter of the chain may, the hook does not wait for the OnResponse
+  // reply. Say true unless sure.
+  virtual bool MayMarkResponse(uint32_t note) const { return true; }
   // A decision from the user's aggregator for this filter.
   virtual void OnDecision(const v1::Decision& decision) {}
 

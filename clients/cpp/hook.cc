@@ -151,6 +151,26 @@ std::optional<std::string> Hook::RoundTrip(const std::string& request) {
   return reply;
 }
 
+void Hook::SendOnly(const std::string& request) {
+  int fd = -1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      fd = idle_.back();
+      idle_.pop_back();
+    }
+  }
+  std::string why;
+  if (fd < 0) fd = Connect(socket_path_, &why);  // another thread holds the pooled one
+  if (fd < 0) return;  // the observation is lost; the call is not delayed
+  if (!WriteFrame(fd, request).ok()) {
+    close(fd);
+    return;  // the next RoundTrip reconnects and says so if the agent is gone
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.push_back(fd);
+}
+
 void Hook::Fire(const std::string& marker_value) {
   std::optional<CallbackEvent> event = ParseCallbackMarker(marker_value);
   if (!event.has_value()) return;
@@ -243,11 +263,16 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
         std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
     outcome->set_response_bytes(response.body.size());
     outcome->set_transport_error(response.transport_error);
-    std::optional<std::string> answer = RoundTrip(on_response.SerializeAsString());
-    v1::HookReply answered;
-    if (answer.has_value() && answered.ParseFromString(*answer) && answered.has_markers()) {
-      markers.insert(markers.end(), answered.markers().markers().begin(),
-                     answered.markers().markers().end());
+    if (verdict.await_response_markers()) {
+      std::optional<std::string> answer = RoundTrip(on_response.SerializeAsString());
+      v1::HookReply answered;
+      if (answer.has_value() && answered.ParseFromString(*answer) && answered.has_markers()) {
+        markers.insert(markers.end(), answered.markers().markers().begin(),
+                       answered.markers().markers().end());
+      }
+    } else {
+      outcome->set_no_reply(true);  // nothing can come back: do not wait for the agent
+      SendOnly(on_response.SerializeAsString());
     }
   }
   for (const v1::Header& marker : markers) {

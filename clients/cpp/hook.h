@@ -101,6 +101,8 @@ class Hook {
  private:
   // A round trip to the agent; nullopt when it is unreachable (the call then fails open).
   std::optional<std::string> RoundTrip(const std::string& request);
+  // Sends a frame that gets no reply (OnResponse with no_reply), on a pooled connection.
+  void SendOnly(const std::string& request);
   void Fire(const std::string& marker_value);
   void Unreachable(const std::string& why);
 

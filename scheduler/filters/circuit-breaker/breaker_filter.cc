@@ -227,6 +227,15 @@ void BreakerFilter::OnResponse(RequestCall& call, uint32_t note) {
   }
 }
 
+bool BreakerFilter::MayMarkResponse(uint32_t note) const {
+  if (note == kTrialNote) return true;  // a trial's outcome re-opens or closes
+  // Closed under the aggregator's lease, only the cluster opens it (by decision, told on
+  // a later call); deciding alone, this very response may trip it.
+  const int64_t now = clock_();
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return !state_->Live(now);
+}
+
 void BreakerFilter::OnDecision(const v1::Decision& decision) {
   if (!decision.has_breaker() || !config_.cluster_scope) return;
   const v1::BreakerDecision& breaker = decision.breaker();

@@ -60,6 +60,7 @@ class BreakerFilter final : public RequestFilter {
   FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
   void OnResponse(RequestCall& call, uint32_t note) override;
   void OnDecision(const v1::Decision& decision) override;
+  bool MayMarkResponse(uint32_t note) const override;
   void AdoptState(RequestFilter& previous) override;
   std::string ExportState() const override;
   absl::Status ImportState(absl::string_view state) override;

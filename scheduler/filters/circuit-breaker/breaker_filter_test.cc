@@ -316,5 +316,19 @@ TEST_F(BreakerFilterTest, AClosingDecisionIsToldToTheAppOnItsNextCall) {
   EXPECT_EQ(breaker->StateName(), "closed") << "an older decision is ignored";
 }
 
+TEST_F(BreakerFilterTest, SaysWhenAResponseMayCarryMarkers) {
+  auto breaker = Make();
+  EXPECT_TRUE(breaker->MayMarkResponse(0)) << "deciding alone, any response may trip it";
+  breaker->OnDecision(BreakerDecision(1, v1::BREAKER_STATE_CLOSED));
+  EXPECT_FALSE(breaker->MayMarkResponse(0)) << "under the lease, the cluster opens it";
+  breaker->OnDecision(BreakerDecision(2, v1::BREAKER_STATE_HALF_OPEN, 1));
+  RequestCall trial;
+  uint32_t note = 0;
+  ASSERT_EQ(breaker->OnRequest(trial, note), FilterStatus::kContinue);
+  EXPECT_TRUE(breaker->MayMarkResponse(note)) << "a trial's outcome re-opens or closes";
+  now_ += 3000;
+  EXPECT_TRUE(breaker->MayMarkResponse(0)) << "the lease lapsed";
+}
+
 }  // namespace
 }  // namespace middlepipe::scheduler::circuit_breaker

@@ -22,6 +22,7 @@ class MonitorFilter final : public RequestFilter {
 
   FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
   void OnResponse(RequestCall& call, uint32_t note) override;
+  bool MayMarkResponse(uint32_t note) const override { return false; }  // it only counts
   void AdoptState(RequestFilter& previous) override;
   void TakeReport(v1::Report& report) override;
 
