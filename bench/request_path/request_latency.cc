@@ -4,7 +4,12 @@
 // Rows (same service, same client library, same sequential closed loop):
 //   direct          the app's client straight to the service (keep-alive)
 //   middlepipe      the same call through the C++ hook, with a real mp-agent running a
-//                   circuit-breaker + monitor chain (two hook round trips per call)
+//                   circuit-breaker + monitor chain, the breaker under the user's
+//                   aggregator (scope cluster, the default): one hook round trip per call
+//   middlepipe-instance-scope
+//                   the same with the breaker deciding alone (scope instance): its
+//                   responses may trip it, so the hook waits for OnResponse's reply
+//                   (two round trips per call)
 //   nginx-sidecar   the same call through nginx as a keep-alive reverse proxy on loopback
 // The rows alternate within each round, so drift on a noisy machine hits all of them.
 // Also reports the agent's memory idle and after the load: all resident pages, and its
@@ -60,7 +65,8 @@ struct Row {
   std::function<int()> call;  // one request; returns the HTTP status
 };
 
-int Run(const std::string& controller_binary, const std::string& agent_binary,
+int Run(const std::string& controller_binary, const std::string& aggregator_binary,
+        const std::string& agent_binary,
         const std::string& nginx_binary, int requests, int rounds) {
   testing::ScratchDir scratch;
 
@@ -99,7 +105,7 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
   auto controller = testing::ChildProcess::Start(
       {controller_binary, "--data-dir", scratch / "data", "--grpc-listen",
        "unix://" + (scratch / "c.sock"), "--http-listen", "127.0.0.1:0", "--aggregator-binary",
-       "none"},
+       aggregator_binary},
       scratch.path());
   if (!controller.ok() || !controller->WaitForStderrLine("http listening", std::chrono::seconds(30))) {
     std::cerr << "request_latency: mp-controller did not start\n";
@@ -117,28 +123,34 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
     return 1;
   }
   auto client = *cli::ControllerClient::Create({"unix://" + (scratch / "c.sock"), token});
-  v1::RegisterServiceRequest orders;
-  orders.set_name("orders");
-  orders.add_endpoints()->set_host("127.0.0.1");
-  orders.mutable_endpoints(0)->set_port(static_cast<uint32_t>(service_port));
-  if (auto registered = client.Call(&Stub::RegisterService, orders); !registered.ok()) {
-    std::cerr << "request_latency: cannot register the service: " << registered.status() << "\n";
-    return 1;
-  }
-  for (const auto& [kind, name] : {std::pair{"circuit-breaker", "orders-breaker"},
-                                   std::pair{"monitor", "orders-monitor"}}) {
-    v1::CreateMiddlepipeRequest create;
-    create.set_kind(kind);
-    create.set_name(name);
-    v1::BindMiddlepipeRequest bind;
-    bind.set_name(name);
-    bind.set_app("web");
-    bind.set_service("orders");
-    auto created = client.Call(&Stub::CreateMiddlepipe, create);
-    auto bound = client.Call(&Stub::BindMiddlepipe, bind);
-    if (!created.ok() || !bound.ok() || bound->rollout().instances_applied() != 1) {
-      std::cerr << "request_latency: could not bind " << name << "\n";
+  // orders: breaker (cluster scope) + monitor; orders-alone: breaker (instance scope) +
+  // monitor. Both are the same service.
+  for (const auto& [service_name, scope] : {std::pair{"orders", "cluster"}, std::pair{"orders-alone", "instance"}}) {
+    v1::RegisterServiceRequest registration;
+    registration.set_name(service_name);
+    registration.add_endpoints()->set_host("127.0.0.1");
+    registration.mutable_endpoints(0)->set_port(static_cast<uint32_t>(service_port));
+    if (auto registered = client.Call(&Stub::RegisterService, registration); !registered.ok()) {
+      std::cerr << "request_latency: cannot register the service: " << registered.status() << "\n";
       return 1;
+    }
+    for (const auto& [kind, config] : {std::pair{"circuit-breaker", absl::StrCat(R"({"scope":")", scope, R"("})")},
+                                       std::pair{"monitor", std::string("{}")}}) {
+      const std::string name = absl::StrCat(service_name, "-", kind == std::string("monitor") ? "monitor" : "breaker");
+      v1::CreateMiddlepipeRequest create;
+      create.set_kind(kind);
+      create.set_name(name);
+      create.set_config_json(config);
+      v1::BindMiddlepipeRequest bind;
+      bind.set_name(name);
+      bind.set_app("web");
+      bind.set_service(service_name);
+      auto created = client.Call(&Stub::CreateMiddlepipe, create);
+      auto bound = client.Call(&Stub::BindMiddlepipe, bind);
+      if (!created.ok() || !bound.ok() || bound->rollout().instances_applied() != 1) {
+        std::cerr << "request_latency: could not bind " << name << "\n";
+        return 1;
+      }
     }
   }
   kFigures.Emit("middlepipe", "agent_rss_idle", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
@@ -151,9 +163,14 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
   HookOptions hook_options;
   hook_options.socket_path = scratch / "agent.sock";
   Hook hook(hook_options);
+  // Until the aggregator's first decision (after the agent's first report) the breaker
+  // decides alone; give it that time before measuring.
+  const auto settle = Clock::now() + std::chrono::seconds(2);
+  while (Clock::now() < settle) hook.Get(direct, "orders", "/orders");
   std::vector<Row> rows = {
       {"direct", [&] { auto r = direct.Get("/orders"); return r ? r->status : 0; }},
       {"middlepipe", [&] { return hook.Get(direct, "orders", "/orders").status; }},
+      {"middlepipe-instance-scope", [&] { return hook.Get(direct, "orders-alone", "/orders").status; }},
       {"nginx-sidecar", [&] { auto r = proxied.Get("/orders"); return r ? r->status : 0; }},
   };
   for (int round = 0; round < rounds; ++round) {
@@ -177,7 +194,7 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
       kFigures.Emit(row.name, "latency_p99", "us", percentiles[row.name].second);
       kFigures.Emit(row.name, "requests_per_second", "1/s", requests / seconds);
     }
-    for (const char* row : {"middlepipe", "nginx-sidecar"}) {
+    for (const char* row : {"middlepipe", "middlepipe-instance-scope", "nginx-sidecar"}) {
       kFigures.Emit(row, "added_latency_p50", "us", percentiles[row].first - percentiles["direct"].first);
       kFigures.Emit(row, "added_latency_p99", "us", percentiles[row].second - percentiles["direct"].second);
     }
@@ -202,15 +219,17 @@ int Run(const std::string& controller_binary, const std::string& agent_binary,
 int main(int argc, char** argv) {
   std::string controller = "controller/mp-controller";
   std::string agent = "filter-agent/mp-agent";
+  std::string aggregator = "aggregator/mp-aggregator";
   std::string nginx = "/usr/sbin/nginx";
   int requests = 5000;
   int rounds = 3;
   CLI::App app("added latency per request: direct vs middlepipe vs nginx sidecar", "request_latency");
   app.add_option("--controller", controller, "Path of mp-controller");
   app.add_option("--agent", agent, "Path of mp-agent");
+  app.add_option("--aggregator", aggregator, "Path of mp-aggregator");
   app.add_option("--nginx", nginx, "Path of nginx");
   app.add_option("--requests", requests, "Requests per row and round")->check(CLI::Range(10, 10000000));
   app.add_option("--rounds", rounds, "Rounds (rows alternate within each)")->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
-  return middlepipe::bench::Run(controller, agent, nginx, requests, rounds);
+  return middlepipe::bench::Run(controller, aggregator, agent, nginx, requests, rounds);
 }
