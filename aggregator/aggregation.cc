@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "aggregator/request_stats.h"
+#include "common/request_stats.h"
 #include "common/names.h"
 
 namespace middlepipe::aggregator {

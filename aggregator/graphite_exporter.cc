@@ -8,7 +8,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "aggregator/request_stats.h"
 
 namespace middlepipe::aggregator {
 namespace {

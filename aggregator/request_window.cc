@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "aggregator/request_stats.h"
+#include "common/request_stats.h"
 
 namespace middlepipe::aggregator {
 

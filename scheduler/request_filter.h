@@ -83,9 +83,13 @@ class RequestFilter {
   // kind guaranteed), so a new epoch does not reset counters or an open breaker.
   virtual void AdoptState(RequestFilter& previous) {}
 
-  // State as the kind serializes it (OpenMB): clone to a new instance, merge a departing one.
+  // State as the kind serializes it (OpenMB): Export it to clone into a new instance
+  // (Import) or to fold a departing instance into one that stays (Merge). Import
+  // replaces what the filter holds; Merge combines, never losing what either counted.
+  // Both refuse state they cannot read with INVALID_ARGUMENT and change nothing then.
   virtual std::string ExportState() const { return ""; }
   virtual absl::Status ImportState(absl::string_view state) { return absl::OkStatus(); }
+  virtual absl::Status MergeState(absl::string_view state) { return absl::OkStatus(); }
 
   // Moves what was observed since the last call into `report` (a delta).
   virtual void TakeReport(v1::Report& report) {}

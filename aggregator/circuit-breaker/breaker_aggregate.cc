@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "aggregator/request_stats.h"
+#include "common/request_stats.h"
 
 namespace middlepipe::aggregator::circuit_breaker {
 namespace {

@@ -313,6 +313,34 @@ absl::Status BreakerFilter::ImportState(absl::string_view text) {
   return absl::OkStatus();
 }
 
+absl::Status BreakerFilter::MergeState(absl::string_view text) {
+  nlohmann::json json = nlohmann::json::parse(std::string(text), nullptr, false);
+  if (!json.is_object() || !json.contains("state") || !json["state"].is_string()) {
+    return absl::InvalidArgumentError("breaker state: expected {\"state\": ...}");
+  }
+  const std::string theirs = json["state"].get<std::string>();
+  auto severity = [](const std::string& phase) {
+    return phase == "open" ? 2 : phase == "half-open" ? 1 : phase == "closed" ? 0 : -1;
+  };
+  if (severity(theirs) < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("breaker state: unknown state \"", theirs, "\""));
+  }
+  const int64_t now = clock_();
+  std::string ours;
+  int64_t our_remaining = 0;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    ours = PhaseName(state_->phase);
+    if (state_->phase == Phase::kOpen) {
+      our_remaining = std::max<int64_t>(0, config_.open_ms - (now - state_->opened_at_ms));
+    }
+  }
+  const bool theirs_wins =
+      severity(theirs) > severity(ours) ||
+      (theirs == "open" && ours == "open" && json.value("open_remaining_ms", int64_t{0}) > our_remaining);
+  return theirs_wins ? ImportState(text) : absl::OkStatus();
+}
+
 void BreakerFilter::TakeReport(v1::Report& report) {
   const int64_t now = clock_();
   std::lock_guard<std::mutex> lock(state_->mu);

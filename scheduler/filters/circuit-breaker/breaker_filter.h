@@ -64,6 +64,9 @@ class BreakerFilter final : public RequestFilter {
   void AdoptState(RequestFilter& previous) override;
   std::string ExportState() const override;
   absl::Status ImportState(absl::string_view state) override;
+  // The more cautious of the two wins: open (with the longer remaining time) over
+  // half-open over closed.
+  absl::Status MergeState(absl::string_view state) override;
   void TakeReport(v1::Report& report) override;
 
   // "closed", "open" or "half-open", for tests and status pages.

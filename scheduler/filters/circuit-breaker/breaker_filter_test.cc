@@ -330,5 +330,27 @@ TEST_F(BreakerFilterTest, SaysWhenAResponseMayCarryMarkers) {
   EXPECT_TRUE(breaker->MayMarkResponse(0)) << "the lease lapsed";
 }
 
+TEST_F(BreakerFilterTest, MergingKeepsTheMoreCautiousState) {
+  auto open_one = Make();
+  Trip(*open_one);
+  auto closed_one = Make();
+  ASSERT_TRUE(closed_one->MergeState(open_one->ExportState()).ok());
+  EXPECT_EQ(closed_one->StateName(), "open") << "open wins over closed";
+
+  auto still_open = Make();
+  Trip(*still_open);
+  now_ += 100;
+  auto later_open = Make();
+  Trip(*later_open);  // opened 100 ms after still_open: longer remaining
+  ASSERT_TRUE(still_open->MergeState(later_open->ExportState()).ok());
+  now_ += config_.open_ms - 50;
+  EXPECT_EQ(Call(*still_open, 200).status, FilterStatus::kRespond) << "the longer open time won";
+
+  auto closed_again = Make();
+  ASSERT_TRUE(open_one->MergeState(closed_again->ExportState()).ok());
+  EXPECT_EQ(open_one->StateName(), "open") << "closed does not override open";
+  EXPECT_FALSE(open_one->MergeState("{\"state\":\"sideways\"}").ok());
+}
+
 }  // namespace
 }  // namespace middlepipe::scheduler::circuit_breaker

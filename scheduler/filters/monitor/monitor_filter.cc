@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
+#include "common/request_stats.h"
+
 namespace middlepipe::scheduler::monitor {
 
 // Deltas since the last report, shared by the filters of consecutive epochs.
@@ -56,6 +59,32 @@ void MonitorFilter::OnResponse(RequestCall& call, uint32_t note) {
 void MonitorFilter::AdoptState(RequestFilter& previous) {
   auto& before = static_cast<MonitorFilter&>(previous);
   if (before.bounds_ms_ == bounds_ms_) counts_ = before.counts_;  // new buckets: fresh counts
+}
+
+std::string MonitorFilter::ExportState() const {
+  std::lock_guard<std::mutex> lock(counts_->mu);
+  return counts_->pending.SerializeAsString();
+}
+
+absl::Status MonitorFilter::ImportState(absl::string_view state) {
+  v1::RequestStats stats;
+  if (!stats.ParseFromString(std::string(state))) {
+    return absl::InvalidArgumentError("monitor state: not serialized request statistics");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MonitorFilter::MergeState(absl::string_view state) {
+  v1::RequestStats stats;
+  if (!stats.ParseFromString(std::string(state))) {
+    return absl::InvalidArgumentError("monitor state: not serialized request statistics");
+  }
+  if (absl::Status checked = CheckRequestStats(stats); !checked.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("monitor state: ", checked.message()));
+  }
+  std::lock_guard<std::mutex> lock(counts_->mu);
+  AddRequestStats(counts_->pending, stats);
+  return absl::OkStatus();
 }
 
 void MonitorFilter::TakeReport(v1::Report& report) {

@@ -24,6 +24,12 @@ class MonitorFilter final : public RequestFilter {
   void OnResponse(RequestCall& call, uint32_t note) override;
   bool MayMarkResponse(uint32_t note) const override { return false; }  // it only counts
   void AdoptState(RequestFilter& previous) override;
+  // The counts not reported yet (a serialized RequestStats). A clone starts at zero
+  // (Import does nothing: counts belong to the instance that saw the calls); Merge adds
+  // a departing instance's unreported counts to this one's, to be reported with them.
+  std::string ExportState() const override;
+  absl::Status ImportState(absl::string_view state) override;
+  absl::Status MergeState(absl::string_view state) override;
   void TakeReport(v1::Report& report) override;
 
  private:

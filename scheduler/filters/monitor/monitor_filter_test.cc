@@ -51,5 +51,27 @@ TEST(MonitorFilterTest, KeepsCountsAcrossEpochsUnlessBucketsChange) {
   EXPECT_EQ(fresh.request_stats().requests(), 0u);
 }
 
+TEST(MonitorFilterTest, ADepartingInstancesUnreportedCountsMergeIntoOneThatStays) {
+  MonitorFilter departing({10});
+  Call(departing, 200, 1000);
+  Call(departing, 500, 20'000);
+  MonitorFilter staying({10});
+  Call(staying, 200, 1000);
+  const std::string exported = departing.ExportState();
+  MonitorFilter clone({10});
+  ASSERT_TRUE(clone.ImportState(exported).ok());
+  ASSERT_TRUE(staying.MergeState(exported).ok());
+  EXPECT_EQ(staying.MergeState("\xff\xff garbage").code(), absl::StatusCode::kInvalidArgument);
+
+  v1::Report merged;
+  staying.TakeReport(merged);
+  EXPECT_EQ(merged.request_stats().requests(), 3u) << "nothing counted is lost";
+  EXPECT_EQ(merged.request_stats().status_classes(5), 1u);
+  EXPECT_EQ(merged.request_stats().latency().counts(1), 1u);
+  v1::Report cloned;
+  clone.TakeReport(cloned);
+  EXPECT_EQ(cloned.request_stats().requests(), 0u) << "a clone does not count calls it did not see";
+}
+
 }  // namespace
 }  // namespace middlepipe::scheduler::monitor

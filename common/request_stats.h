@@ -1,4 +1,4 @@
-// Arithmetic on RequestStats (proto/middlepipe.proto): adding deltas, checking that a
+// Arithmetic on RequestStats and PacketStats (proto/middlepipe.proto): adding deltas, checking that a
 // report's figures are in range, and reading percentiles off a histogram.
 #pragma once
 
@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "proto/middlepipe.pb.h"
 
-namespace middlepipe::aggregator {
+namespace middlepipe {
 
 // Bounds a report must stay within (a flood or a broken agent, not a real interval).
 inline constexpr uint64_t kMaxRequestsPerReport = 100'000'000;
@@ -33,4 +33,4 @@ uint64_t CompletedCalls(const v1::RequestStats& stats);
 // the +Inf bucket report the last bound.
 double HistogramQuantile(const v1::Histogram& histogram, double q);
 
-}  // namespace middlepipe::aggregator
+}  // namespace middlepipe

@@ -1,10 +1,10 @@
-#include "aggregator/request_stats.h"
+#include "common/request_stats.h"
 
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 
-namespace middlepipe::aggregator {
+namespace middlepipe {
 
 absl::Status CheckRequestStats(const v1::RequestStats& stats) {
   if (stats.requests() > kMaxRequestsPerReport) {
@@ -121,4 +121,4 @@ double HistogramQuantile(const v1::Histogram& histogram, double q) {
   return histogram.bounds_ms(histogram.bounds_ms_size() - 1);
 }
 
-}  // namespace middlepipe::aggregator
+}  // namespace middlepipe
