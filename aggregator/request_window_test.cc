@@ -2,18 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/aggregator_inputs.h"
+
 namespace middlepipe::aggregator {
 namespace {
 
-v1::RequestStats Calls(uint64_t ok, uint64_t failed) {
-  v1::RequestStats stats;
-  stats.set_requests(ok + failed);
-  stats.mutable_status_classes()->Resize(6, 0);
-  stats.set_status_classes(2, ok);
-  stats.set_status_classes(5, failed);
-  stats.set_failures(failed);
-  return stats;
-}
+v1::RequestStats Calls(uint64_t ok, uint64_t failed) { return testing::CallsStats(ok, failed); }
 
 TEST(RequestWindowTest, ObservationsLeaveTheWindowAfterItsLength) {
   RequestWindow window(1000);  // ten slices of 100 ms

@@ -3,18 +3,12 @@
 #include <gtest/gtest.h>
 
 
+#include "tests/support/aggregator_inputs.h"
+
 namespace middlepipe {
 namespace {
 
-v1::RequestStats Calls(uint64_t ok, uint64_t failed) {
-  v1::RequestStats stats;
-  stats.set_requests(ok + failed);
-  stats.mutable_status_classes()->Resize(6, 0);
-  stats.set_status_classes(2, ok);
-  stats.set_status_classes(5, failed);
-  stats.set_failures(failed);
-  return stats;
-}
+v1::RequestStats Calls(uint64_t ok, uint64_t failed) { return testing::CallsStats(ok, failed); }
 
 v1::Histogram Histogram(std::vector<double> bounds, std::vector<uint64_t> counts) {
   v1::Histogram histogram;

@@ -1,19 +1,18 @@
 #include "bench/control_plane/agent_swarm.h"
 
-#include <condition_variable>
-#include <deque>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/queued_client_stream.h"
 
 namespace middlepipe::bench {
 
-class SwarmAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+class SwarmAgent final : public testing::QueuedClientStream<v1::AgentMessage, v1::ControllerMessage> {
  public:
   SwarmAgent(v1::AgentControl::Stub* stub, const std::string& token, const std::string& app,
              uint32_t index) {
-    context_.AddMetadata("authorization", "Bearer " + token);
-    stub->async()->Connect(&context_, this);
+    context().AddMetadata("authorization", "Bearer " + token);
+    stub->async()->Connect(&context(), this);
     v1::AgentMessage hello;
     hello.mutable_register_()->set_app(app);
     hello.mutable_register_()->set_instance_index(index);
@@ -39,42 +38,10 @@ class SwarmAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Co
     StartRead(&incoming_);
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    outgoing_.pop_front();
-    if (ok && !outgoing_.empty()) StartWrite(&outgoing_.front());
-  }
-
-  void OnDone(const grpc::Status&) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    done_ = true;
-    done_changed_.notify_all();
-  }
-
-  void Cancel() { context_.TryCancel(); }
-  void WaitDone() {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_changed_.wait(lock, [this] { return done_; });
-  }
   bool AtEpoch(uint64_t epoch) const { return has_committed_.load() && committed_.load() >= epoch; }
-  bool done() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return done_;
-  }
 
  private:
-  void Write(const v1::AgentMessage& message) {
-    std::lock_guard<std::mutex> lock(mu_);
-    outgoing_.push_back(message);
-    if (outgoing_.size() == 1) StartWrite(&outgoing_.front());
-  }
-
-  grpc::ClientContext context_;
   v1::ControllerMessage incoming_;
-  mutable std::mutex mu_;
-  std::condition_variable done_changed_;
-  std::deque<v1::AgentMessage> outgoing_;
-  bool done_ = false;
   std::atomic<uint64_t> committed_{0};
   std::atomic<bool> has_committed_{false};
 };

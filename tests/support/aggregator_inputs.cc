@@ -16,6 +16,16 @@ v1::AggregatedMiddlepipe BoundMiddlepipe(const std::string& name, const std::str
   return aggregated;
 }
 
+v1::RequestStats CallsStats(uint64_t ok, uint64_t failed) {
+  v1::RequestStats stats;
+  stats.set_requests(ok + failed);
+  stats.mutable_status_classes()->Resize(6, 0);
+  stats.set_status_classes(2, ok);
+  stats.set_status_classes(5, failed);
+  stats.set_failures(failed);
+  return stats;
+}
+
 v1::Report CallsReport(const std::string& middlepipe, const std::string& kind, const std::string& app,
                        const std::string& service, uint64_t ok, uint64_t failed,
                        const std::vector<std::pair<std::string, uint64_t>>& counters) {
@@ -25,11 +35,7 @@ v1::Report CallsReport(const std::string& middlepipe, const std::string& kind, c
   report.set_app(app);
   report.set_service(service);
   v1::RequestStats* stats = report.mutable_request_stats();
-  stats->set_requests(ok + failed);
-  stats->mutable_status_classes()->Resize(6, 0);
-  stats->set_status_classes(2, ok);
-  stats->set_status_classes(5, failed);
-  stats->set_failures(failed);
+  *stats = CallsStats(ok, failed);
   for (const auto& [name, value] : counters) (*stats->mutable_counters())[name] = value;
   return report;
 }

@@ -15,6 +15,9 @@ v1::AggregatedMiddlepipe BoundMiddlepipe(const std::string& name, const std::str
                                          const std::string& config_json, const std::string& app,
                                          const std::string& service);
 
+// Request statistics of `ok` 2xx and `failed` 5xx completed calls.
+v1::RequestStats CallsStats(uint64_t ok, uint64_t failed);
+
 // A request-level report for (middlepipe, kind) of app -> service: `ok` 2xx and `failed`
 // 5xx completed calls, plus kind counters.
 v1::Report CallsReport(const std::string& middlepipe, const std::string& kind, const std::string& app,

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
@@ -169,6 +170,19 @@ ScratchDir::ScratchDir() {
 ScratchDir::~ScratchDir() {
   std::error_code ignored;
   if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+}
+
+absl::StatusOr<int> WaitForHttpPort(ChildProcess& process, const std::string& name,
+                                    std::chrono::milliseconds timeout) {
+  std::optional<std::string> line = process.WaitForStderrLine("http listening on", timeout);
+  if (!line.has_value()) {
+    return absl::UnavailableError(absl::StrCat(name, " did not start: ", process.Stderr()));
+  }
+  int port = 0;
+  if (!absl::SimpleAtoi(line->substr(line->rfind(':') + 1), &port)) {
+    return absl::InternalError(absl::StrCat("no port in: ", *line));
+  }
+  return port;
 }
 
 }  // namespace middlepipe::testing

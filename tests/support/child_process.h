@@ -53,6 +53,11 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
+// Waits until `process` logs "http listening on HOST:PORT" (as the project's servers do)
+// and returns the port; UNAVAILABLE with its log if it does not within `timeout`.
+absl::StatusOr<int> WaitForHttpPort(ChildProcess& process, const std::string& name,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 struct Completed {
   int exit_code = -1;
   std::string out;

@@ -21,14 +21,9 @@ absl::Status ControllerProcess::Start() {
   absl::StatusOr<ChildProcess> started = ChildProcess::Start(argv, scratch_.path());
   if (!started.ok()) return started.status();
   process_.emplace(std::move(*started));
-  std::optional<std::string> line =
-      process_->WaitForStderrLine("http listening on", std::chrono::seconds(30));
-  if (!line.has_value()) {
-    return absl::UnavailableError(absl::StrCat("mp-controller did not start: ", process_->Stderr()));
-  }
-  if (!absl::SimpleAtoi(line->substr(line->rfind(':') + 1), &http_port_)) {
-    return absl::InternalError(absl::StrCat("no port in: ", *line));
-  }
+  absl::StatusOr<int> port = WaitForHttpPort(*process_, "mp-controller");
+  if (!port.ok()) return port.status();
+  http_port_ = *port;
   return absl::OkStatus();
 }
 

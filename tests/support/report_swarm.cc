@@ -1,18 +1,18 @@
 #include "tests/support/report_swarm.h"
 
-#include <condition_variable>
-#include <deque>
 #include <mutex>
+
+#include "tests/support/queued_client_stream.h"
 
 namespace middlepipe::testing {
 
-class SwarmReporter final : public grpc::ClientBidiReactor<v1::ReportBatch, v1::DecisionBatch> {
+class SwarmReporter final : public QueuedClientStream<v1::ReportBatch, v1::DecisionBatch> {
  public:
   SwarmReporter(v1::Aggregator::Stub* stub, const std::string& app, uint32_t instance) {
     identity_.set_app(app);
     identity_.set_instance(instance);
     identity_.set_incarnation(1);
-    stub->async()->Exchange(&context_, this);
+    stub->async()->Exchange(&context(), this);
     v1::ReportBatch hello;
     *hello.mutable_agent() = identity_;
     Write(std::move(hello));
@@ -45,24 +45,6 @@ class SwarmReporter final : public grpc::ClientBidiReactor<v1::ReportBatch, v1::
     StartRead(&incoming_);
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    outgoing_.pop_front();
-    if (ok && !outgoing_.empty()) StartWrite(&outgoing_.front());
-  }
-
-  void OnDone(const grpc::Status&) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    done_ = true;
-    done_changed_.notify_all();
-  }
-
-  void Cancel() { context_.TryCancel(); }
-  void WaitDone() {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_changed_.wait(lock, [this] { return done_; });
-  }
-
   std::optional<v1::Decision> Latest(const std::string& middlepipe) const {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
@@ -80,23 +62,12 @@ class SwarmReporter final : public grpc::ClientBidiReactor<v1::ReportBatch, v1::
   }
 
  private:
-  void Write(v1::ReportBatch batch) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (done_) return;
-    outgoing_.push_back(std::move(batch));
-    if (outgoing_.size() == 1) StartWrite(&outgoing_.front());
-  }
-
   v1::AgentIdentity identity_;
-  grpc::ClientContext context_;
   v1::DecisionBatch incoming_;
-  mutable std::mutex mu_;
-  std::condition_variable done_changed_;
-  std::deque<v1::ReportBatch> outgoing_;
+  mutable std::mutex mu_;  // guards the fields below
   std::vector<ReportSwarm::Received> history_;
   uint64_t sequence_ = 0;
   uint64_t acknowledged_ = 0;
-  bool done_ = false;
 };
 
 ReportSwarm::ReportSwarm(const std::string& target, const std::string& app, int agents, int connections) {
