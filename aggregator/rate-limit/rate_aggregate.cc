@@ -87,6 +87,7 @@ std::optional<v1::Decision> RateAggregate::DecisionFor(uint32_t instance) const 
   v1::Decision decision;
   decision.mutable_rate_budget()->set_requests_per_second(it->second);
   decision.mutable_rate_budget()->set_burst(burst_ * it->second / limit_);
+  decision.mutable_rate_budget()->set_instances(static_cast<uint32_t>(shares_.size()));
   return decision;
 }
 

@@ -2,12 +2,14 @@
 
 #include "scheduler/filters/circuit-breaker/breaker_filter.h"
 #include "scheduler/filters/monitor/monitor_filter.h"
+#include "scheduler/filters/rate-limit/rate_filter.h"
 
 namespace middlepipe::scheduler {
 
 void RegisterBuiltinFilters(FilterRegistry& registry) {
   registry.Register("circuit-breaker", circuit_breaker::BreakerFilter::Create);
   registry.Register("monitor", monitor::MonitorFilter::Create);
+  registry.Register("rate-limit", rate_limit::RateFilter::Create);
 }
 
 }  // namespace middlepipe::scheduler

@@ -1,0 +1,85 @@
+// The rate-limit filter (request level): a token bucket per instance (or per value of
+// `key_header`), admitting requests_per_second with a burst.
+//
+// With scope "cluster" the bucket fills at this instance's share of the cluster's limit,
+// as the aggregator hands it out (RateBudget decisions, rebalanced by demand); no request
+// waits on anyone. Before the first share and when the aggregator's lease lapses, the
+// bucket fills at limit / instances (the last known instance count; the whole limit if
+// none is known yet), and reports say local_fallback. With scope "instance" each
+// instance has the whole limit.
+//
+// Over the limit the request is answered by the filter: 429 with Retry-After (seconds
+// until a token), `Middlepipe-Callback: rate-limit; name="…"; event=limited` and
+// `Middlepipe-Short-Circuit`, marked for the hook to raise RateLimitedError. With
+// `key_header`, each value has its own bucket at the same rate; the key table holds at
+// most max_keys (least recently used evicted), requests without the header share one.
+#pragma once
+
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "scheduler/request_filter.h"
+
+namespace middlepipe::scheduler::rate_limit {
+
+struct RateConfig {
+  double requests_per_second = 1;
+  double burst = 0;
+  bool cluster_scope = true;
+  std::string key_header;  // empty: one bucket
+  size_t max_keys = 10000;
+};
+
+// Reads a config that passed the kind's schema (defaults filled in).
+absl::StatusOr<RateConfig> ParseRateConfig(const std::string& config_json);
+
+// A token bucket on a millisecond clock. Holds at least one token's room, so a limit with
+// burst 0 still admits one request at a time.
+class TokenBucket {
+ public:
+  TokenBucket(double rate_per_second, double capacity, int64_t now_ms);
+  // Takes a token if there is one.
+  bool TryTake(int64_t now_ms);
+  // Changes the rate and capacity from now on (tokens above the new capacity go).
+  void Reconfigure(double rate_per_second, double capacity, int64_t now_ms);
+  // Milliseconds until a token is available (0 if one is).
+  int64_t MillisUntilToken(int64_t now_ms);
+
+ private:
+  void Refill(int64_t now_ms);
+
+  double rate_per_ms_;
+  double capacity_;
+  double tokens_;
+  int64_t last_ms_;
+};
+
+class RateState;
+
+class RateFilter final : public RequestFilter {
+ public:
+  static absl::StatusOr<std::unique_ptr<RequestFilter>> Create(const FilterSpecContext& context);
+
+  RateFilter(std::string name, RateConfig config, Clock clock);
+  ~RateFilter() override;
+
+  FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
+  bool MayMarkResponse(uint32_t note) const override { return false; }
+  void OnDecision(const v1::Decision& decision) override;
+  void AdoptState(RequestFilter& previous) override;
+  void TakeReport(v1::Report& report) override;
+
+  // The rate the buckets fill at now (for tests and status).
+  double CurrentRate() const;
+
+ private:
+  const std::string name_;
+  const RateConfig config_;
+  const Clock clock_;
+  std::shared_ptr<RateState> state_;
+};
+
+}  // namespace middlepipe::scheduler::rate_limit

@@ -1,0 +1,179 @@
+#include "scheduler/filters/rate-limit/rate_filter.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace middlepipe::scheduler::rate_limit {
+namespace {
+
+class RateFilterTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<RateFilter> Make(RateConfig config) {
+    return std::make_unique<RateFilter>("limit", config, [this] { return now_; });
+  }
+
+  static RateConfig Config(double rate, double burst, bool cluster = false) {
+    RateConfig config;
+    config.requests_per_second = rate;
+    config.burst = burst;
+    config.cluster_scope = cluster;
+    return config;
+  }
+
+  bool Admitted(RateFilter& filter, const std::string& key_header = "", const std::string& key = "") {
+    RequestCall call;
+    if (!key_header.empty()) {
+      v1::Header* header = call.request.add_headers();
+      header->set_name(key_header);
+      header->set_value(key);
+    }
+    uint32_t note = 0;
+    last_ = call;
+    const bool admitted = filter.OnRequest(call, note) == FilterStatus::kContinue;
+    last_ = call;
+    return admitted;
+  }
+
+  int64_t now_ = 1'000'000;
+  RequestCall last_;
+};
+
+// Over T seconds a limit of R with burst B admits R*T + B, within one request, whatever
+// the arrival pattern.
+TEST_F(RateFilterTest, AdmitsRateTimesTimePlusBurstWhateverTheArrivalPattern) {
+  constexpr double kRate = 50;
+  constexpr double kBurst = 20;
+  constexpr int64_t kSeconds = 20;
+  std::mt19937 random(7);
+  // Gaps between arrivals; `saturating` patterns always want more than the rate, so the
+  // bound is also reached (the others stay under it).
+  struct Pattern {
+    std::string name;
+    std::function<int64_t()> gap;
+    bool saturating;
+  };
+  const std::vector<Pattern> patterns = {
+      {"steady, 1 ms apart", [] { return int64_t{1}; }, true},
+      {"random gaps up to 19 ms", [&] { return static_cast<int64_t>(random() % 20); }, true},
+      {"bursts of ~200 once a second", [&] { return random() % 200 == 0 ? int64_t{995} : int64_t{0}; }, false},
+      {"random gaps up to 80 ms", [&] { return static_cast<int64_t>(random() % 80); }, false},
+  };
+  for (const auto& [name, gap, saturating] : patterns) {
+    now_ = 1'000'000;
+    auto filter = Make(Config(kRate, kBurst));
+    const int64_t end = now_ + kSeconds * 1000;
+    int admitted = 0;
+    int offered = 0;
+    while (now_ < end) {
+      ++offered;
+      admitted += Admitted(*filter) ? 1 : 0;
+      now_ += gap();
+    }
+    const double bound = kRate * kSeconds + kBurst;
+    EXPECT_LE(admitted, bound + 1) << name;
+    if (saturating) {
+      EXPECT_GE(admitted, bound - 1) << name << " (offered " << offered << ")";
+    }
+    EXPECT_LE(admitted, offered);
+  }
+}
+
+TEST_F(RateFilterTest, OverTheLimitAnswers429WithRetryAfterAndMarkers) {
+  auto filter = Make(Config(2, 0));
+  EXPECT_TRUE(Admitted(*filter));
+  EXPECT_FALSE(Admitted(*filter));
+  EXPECT_EQ(last_.response.status(), 429u);
+  EXPECT_TRUE(last_.response.raise());
+  std::map<std::string, std::string> headers;
+  for (const v1::Header& header : last_.response.headers()) headers[header.name()] = header.value();
+  EXPECT_EQ(headers["Retry-After"], "1");
+  EXPECT_EQ(headers["Middlepipe-Short-Circuit"], "limit");
+  EXPECT_EQ(headers["Middlepipe-Callback"].rfind(R"(rate-limit; name="limit"; event=limited)", 0), 0u)
+      << headers["Middlepipe-Callback"];
+  now_ += 500;  // 2/s: a token every 500 ms
+  EXPECT_TRUE(Admitted(*filter));
+  v1::Report report;
+  filter->TakeReport(report);
+  EXPECT_EQ(report.request_stats().requests(), 3u);
+  EXPECT_EQ(report.request_stats().short_circuited(), 1u);
+  EXPECT_EQ(report.request_stats().counters().at("limited"), 1u);
+  EXPECT_FALSE(filter->MayMarkResponse(0)) << "nothing to add after the call";
+}
+
+v1::Decision Budget(uint64_t sequence, double rate, double burst, uint32_t instances) {
+  v1::Decision decision;
+  decision.set_sequence(sequence);
+  decision.set_lease_ms(3000);
+  decision.mutable_rate_budget()->set_requests_per_second(rate);
+  decision.mutable_rate_budget()->set_burst(burst);
+  decision.mutable_rate_budget()->set_instances(instances);
+  return decision;
+}
+
+TEST_F(RateFilterTest, TheClusterShareRulesWhileItsLeaseHoldsThenLimitOverInstances) {
+  auto filter = Make(Config(100, 0, /*cluster=*/true));
+  EXPECT_DOUBLE_EQ(filter->CurrentRate(), 100) << "no share yet and no instance count known";
+  filter->OnDecision(Budget(1, 70, 0, 4));
+  EXPECT_DOUBLE_EQ(filter->CurrentRate(), 70);
+  now_ += 2000;
+  filter->OnDecision(Budget(1, 70, 0, 4));  // a lease refresh
+  now_ += 2999;
+  EXPECT_DOUBLE_EQ(filter->CurrentRate(), 70);
+  now_ += 1;
+  EXPECT_DOUBLE_EQ(filter->CurrentRate(), 25) << "the aggregator is gone: 100 / 4 instances";
+  v1::Report report;
+  filter->TakeReport(report);
+  EXPECT_TRUE(report.local_fallback());
+}
+
+TEST_F(RateFilterTest, BucketsFollowANewShareAtOnce) {
+  auto filter = Make(Config(1000, 0, /*cluster=*/true));
+  filter->OnDecision(Budget(1, 1000, 0, 1));
+  EXPECT_TRUE(Admitted(*filter));
+  filter->OnDecision(Budget(2, 1, 0, 2));  // now 1 request/s
+  now_ += 10;
+  EXPECT_FALSE(Admitted(*filter)) << "10 ms at 1/s is no token";
+  now_ += 1000;
+  EXPECT_TRUE(Admitted(*filter));
+}
+
+TEST_F(RateFilterTest, KeysHaveTheirOwnBucketsInABoundedTable) {
+  RateConfig config = Config(1, 0);
+  config.key_header = "X-Tenant";
+  config.max_keys = 2;
+  auto filter = Make(config);
+  EXPECT_TRUE(Admitted(*filter, "X-Tenant", "a"));
+  EXPECT_FALSE(Admitted(*filter, "x-tenant", "a")) << "header names are case-insensitive";
+  EXPECT_TRUE(Admitted(*filter, "X-Tenant", "b")) << "another tenant, another bucket";
+  EXPECT_TRUE(Admitted(*filter, "X-Tenant", "c")) << "evicts a, the least recently used";
+  EXPECT_TRUE(Admitted(*filter, "X-Tenant", "a")) << "a starts afresh after eviction";
+  EXPECT_FALSE(Admitted(*filter, "X-Tenant", "a"));
+  v1::Report report;
+  filter->TakeReport(report);
+  EXPECT_EQ(report.request_stats().counters().at("keys_evicted"), 2u);
+}
+
+TEST_F(RateFilterTest, ANewEpochKeepsTheBucketsOfTheSameLimit) {
+  auto old_epoch = Make(Config(1, 0));
+  EXPECT_TRUE(Admitted(*old_epoch));
+  auto same = Make(Config(1, 0));
+  same->AdoptState(*old_epoch);
+  EXPECT_FALSE(Admitted(*same)) << "no fresh burst from a new epoch";
+  auto changed = Make(Config(5, 0));
+  changed->AdoptState(*old_epoch);
+  EXPECT_TRUE(Admitted(*changed));
+}
+
+TEST(RateConfigTest, RefusesNonsense) {
+  EXPECT_FALSE(ParseRateConfig(R"({"requests_per_second": 0})").ok());
+  EXPECT_FALSE(ParseRateConfig(R"({"burst": 3})").ok());
+  EXPECT_FALSE(ParseRateConfig("[1]").ok());
+  auto parsed = ParseRateConfig(R"({"requests_per_second": 5, "scope": "instance", "key_header": "X-User"})");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_FALSE(parsed->cluster_scope);
+  EXPECT_EQ(parsed->key_header, "X-User");
+}
+
+}  // namespace
+}  // namespace middlepipe::scheduler::rate_limit
