@@ -64,9 +64,9 @@ TEST_F(ChainTableTest, PrepareFailsFastNamingTheMiddlepipe) {
   auto bad_config = table_.Prepare(PrepareOf(1, {Spec("b", "circuit-breaker", v1::LEVEL_REQUEST,
                                                       R"({"window_ms":1})")}));
   EXPECT_EQ(bad_config.message(), "b: config: field window_ms: must be >= 100");
-  auto no_filter = table_.Prepare(PrepareOf(1, {Spec("limit", "rate-limit", v1::LEVEL_REQUEST,
-                                                     R"({"requests_per_second":5})")}));
-  EXPECT_EQ(no_filter.message(), "limit: this agent has no filter for kind rate-limit yet");
+  auto no_filter = table_.Prepare(PrepareOf(1, {Spec("split", "traffic-split", v1::LEVEL_REQUEST,
+                                                     R"({"routes":[{"service":"orders","weight":1}]})")}));
+  EXPECT_EQ(no_filter.message(), "split: this agent has no filter for kind traffic-split yet");
   auto packet = table_.Prepare(PrepareOf(1, {Spec("acct", "accounting", v1::LEVEL_PACKET)}));
   EXPECT_EQ(packet.message(),
             "acct: packet-level filters (accounting) are not supported by this agent yet");
