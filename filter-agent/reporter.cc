@@ -154,8 +154,12 @@ void Reporter::RunStream(const std::string& address) {
   while (healthy && loop_.SleepFor(options_.interval)) write_newest();
   if (healthy && loop_.stopped()) write_newest();  // the last deltas before the agent goes
   stream->WritesDone();
-  grpc::Status status = stream->Finish();
+  // Finish only once the reader is done: a Read still waiting for the server's initial
+  // metadata and Finish's own wait for it may not be in flight together (gRPC aborts the
+  // process: "API misuse ... TOO_MANY_OPERATIONS"; seen when the aggregator was killed).
+  // The Read ends when the server closes the stream, the call breaks, or Stop() cancels.
   reader.join();
+  grpc::Status status = stream->Finish();
   connected_.store(false);
   loop_.Leave();
   std::lock_guard<std::mutex> lock(mu_);

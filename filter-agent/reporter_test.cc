@@ -2,6 +2,11 @@
 // batches carry the filters' deltas, and a decision pushed back reaches the filter.
 #include "filter-agent/reporter.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -303,6 +308,30 @@ TEST_F(ReporterFixture, TheRealAggregatorCountsWhatTheFiltersSaw) {
   reporter.Stop();
   EXPECT_EQ(aggregation.counters().agents_connected, 0u) << "the stream ended with the reporter";
   server->Stop();
+}
+
+TEST_F(ReporterFixture, RetryingAnAggregatorThatIsGoneNeverAbortsTheAgent) {
+  // A socket that no one listens on (as a killed aggregator leaves it): every stream
+  // fails at once, hundreds of times over. The reporter once called Finish while its
+  // reader still waited for the server's initial metadata, which gRPC punishes with an
+  // abort (it took a killed aggregator and a few seconds of retries in an e2e test).
+  const int dead = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un unix_address{};
+  unix_address.sun_family = AF_UNIX;
+  std::strncpy(unix_address.sun_path, address_.path.c_str(), sizeof(unix_address.sun_path) - 1);
+  ASSERT_EQ(bind(dead, reinterpret_cast<sockaddr*>(&unix_address), sizeof(unix_address)), 0);
+  scheduler::ChainTable* chains = chains_.get();
+  Reporter reporter(Options(milliseconds(5)), chains, &logger_);
+  reporter.Start();
+  Calls(*chains, 1);
+  std::this_thread::sleep_for(milliseconds(2000));
+  reporter.Stop();
+  close(dead);
+  EXPECT_FALSE(reporter.connected());
+  EXPECT_NE(log_.str().find("not taking reports"), std::string::npos) << log_.str();
+  v1::Report kept;
+  chains->Current()->Find("orders")->Find("orders-breaker")->TakeReport(kept);
+  EXPECT_EQ(kept.request_stats().requests(), 1u) << "the filter keeps its deltas meanwhile";
 }
 
 }  // namespace
