@@ -50,9 +50,10 @@ const Figures kFigures("request-path");
 
 // A /proc/PID/status memory figure in MB: "VmRSS" (all resident pages) or "RssAnon" (the
 // process's own; the rest of VmRSS is file-backed, mostly shared-library text that every
-// agent on the host shares).
-double MemoryMegabytes(pid_t pid, const std::string& field) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+// agent on the host shares); or from smaps_rollup, "Pss" (shared pages divided among the
+// processes that map them).
+double MemoryMegabytes(pid_t pid, const std::string& field, const std::string& file = "status") {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/", file));
   std::string line;
   while (std::getline(status, line)) {
     if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
@@ -155,6 +156,7 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   }
   kFigures.Emit("middlepipe", "agent_rss_idle", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
   kFigures.Emit("middlepipe", "agent_private_idle", "MB", MemoryMegabytes(agent->pid(), "RssAnon"));
+  kFigures.Emit("middlepipe", "agent_pss_idle", "MB", MemoryMegabytes(agent->pid(), "Pss", "smaps_rollup"));
 
   httplib::Client direct("127.0.0.1", service_port);
   httplib::Client proxied("127.0.0.1", nginx_port);
