@@ -173,6 +173,7 @@ v1::HookReply HookServer::OnRequest(uint64_t request_id, const v1::OnRequest& re
   const uint64_t call_id = next_call_id_++;
   verdict->set_call_id(call_id);
   verdict->set_await_response_markers(flight.call.response_may_mark);
+  verdict->set_delay_ms(flight.call.delay_ms);
   flight.request_markers = flight.call.markers.size();
   std::lock_guard<std::mutex> lock(calls_mu_);
   // Forget calls whose app never reported back, oldest first (ids grow with time).

@@ -56,6 +56,9 @@ struct RequestCall {
   // Set by the chain after OnRequest: some filter's OnResponse may add markers for this
   // call, so the hook must wait for the OnResponse reply.
   bool response_may_mark = false;
+  // Set by a filter that delays the request (fault injection): the hook waits this long
+  // before sending, and the wait counts in the call's latency.
+  uint32_t delay_ms = 0;
 
   void AddMarker(const std::string& name, const std::string& value);
 };

@@ -128,14 +128,14 @@ TEST_F(AgentTest, RunsCommittedChainsAndRefusesWhatItCannotBuild) {
 
   // A kind this agent has no filter for: the change fails and names the instance.
   absl::Status refused =
-      CreateAndBind("fault-inject", "chaos", R"({"abort_percent":10})");
+      CreateAndBind("traffic-split", "split", R"({"routes":[{"service":"orders","weight":1}]})");
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(refused.message().find("instance web/0 cannot build epoch 3: chaos: this agent has "
-                                   "no filter for kind fault-inject yet"),
+  EXPECT_NE(refused.message().find("instance web/0 cannot build epoch 3: split: this agent has "
+                                   "no filter for kind traffic-split yet"),
             absl::string_view::npos)
       << refused.message();
   EXPECT_TRUE(first.WaitForStderrLine(
-      "mp-agent WARNING cannot build epoch 3: chaos: this agent has no filter", seconds(5)))
+      "mp-agent WARNING cannot build epoch 3: split: this agent has no filter", seconds(5)))
       << first.Stderr();
   EXPECT_TRUE(WaitReady(2, 2)) << "agents left their committed epoch";
 

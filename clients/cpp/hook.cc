@@ -245,10 +245,11 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
   for (const v1::Header& header : verdict.set_headers()) {
     rewritten.headers.emplace_back(header.name(), header.value());
   }
+  // An injected delay stands for a slow service: it counts in the latency reported.
+  const auto started = std::chrono::steady_clock::now();
   if (verdict.delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(verdict.delay_ms()));
   const std::string destination =
       verdict.destination_service().empty() ? service : verdict.destination_service();
-  const auto started = std::chrono::steady_clock::now();
   HttpResponse response = send(destination, rewritten);
   const auto latency = std::chrono::steady_clock::now() - started;
 

@@ -1,6 +1,7 @@
 #include "scheduler/filters/builtin_filters.h"
 
 #include "scheduler/filters/circuit-breaker/breaker_filter.h"
+#include "scheduler/filters/fault-inject/fault_filter.h"
 #include "scheduler/filters/monitor/monitor_filter.h"
 #include "scheduler/filters/rate-limit/rate_filter.h"
 
@@ -8,6 +9,7 @@ namespace middlepipe::scheduler {
 
 void RegisterBuiltinFilters(FilterRegistry& registry) {
   registry.Register("circuit-breaker", circuit_breaker::BreakerFilter::Create);
+  registry.Register("fault-inject", fault_inject::FaultFilter::Create);
   registry.Register("monitor", monitor::MonitorFilter::Create);
   registry.Register("rate-limit", rate_limit::RateFilter::Create);
 }

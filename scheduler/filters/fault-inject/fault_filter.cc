@@ -1,0 +1,71 @@
+#include "scheduler/filters/fault-inject/fault_filter.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace middlepipe::scheduler::fault_inject {
+
+absl::StatusOr<FaultConfig> ParseFaultConfig(const std::string& config_json) {
+  nlohmann::json json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return absl::InvalidArgumentError("config is not a JSON object");
+  FaultConfig config;
+  try {
+    config.delay_ms = json.value("delay_ms", 0u);
+    config.delay_percent = json.value("delay_percent", 0.0);
+    config.abort_status = json.value("abort_status", 503u);
+    config.abort_percent = json.value("abort_percent", 0.0);
+  } catch (const nlohmann::json::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("config: ", error.what()));
+  }
+  if (config.delay_percent < 0 || config.delay_percent > 100 || config.abort_percent < 0 ||
+      config.abort_percent > 100 || config.abort_status < 100 || config.abort_status > 599) {
+    return absl::InvalidArgumentError("config: percentages must be 0-100 and abort_status 100-599");
+  }
+  return config;
+}
+
+absl::StatusOr<std::unique_ptr<RequestFilter>> FaultFilter::Create(const FilterSpecContext& context) {
+  absl::StatusOr<FaultConfig> config = ParseFaultConfig(context.spec.config_json());
+  if (!config.ok()) return config.status();
+  return std::make_unique<FaultFilter>(context.spec.middlepipe(), *config, std::random_device()());
+}
+
+FaultFilter::FaultFilter(std::string name, FaultConfig config, uint64_t seed)
+    : name_(std::move(name)), config_(config), random_(seed) {}
+
+double FaultFilter::Roll() {
+  return std::uniform_real_distribution<double>(0.0, 100.0)(random_);
+}
+
+FilterStatus FaultFilter::OnRequest(RequestCall& call, uint32_t& note) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pending_.set_requests(pending_.requests() + 1);
+  if (config_.abort_percent > 0 && Roll() < config_.abort_percent) {
+    ++(*pending_.mutable_counters())["injected_abort"];
+    pending_.set_short_circuited(pending_.short_circuited() + 1);
+    call.markers.push_back(CallbackMarker("fault-inject", name_, "abort",
+                                          absl::StrCat("status ", config_.abort_status)));
+    call.AddMarker("Middlepipe-Short-Circuit", name_);
+    call.response.Clear();
+    call.response.set_status(config_.abort_status);  // handed to the app as the answer
+    call.response.set_body(absl::StrCat("fault injected by ", name_, "\n"));
+    for (const v1::Header& marker : call.markers) *call.response.add_headers() = marker;
+    return FilterStatus::kRespond;
+  }
+  if (config_.delay_percent > 0 && config_.delay_ms > 0 && Roll() < config_.delay_percent) {
+    ++(*pending_.mutable_counters())["injected_delay"];
+    call.delay_ms = std::max(call.delay_ms, config_.delay_ms);
+    call.markers.push_back(
+        CallbackMarker("fault-inject", name_, "delay", absl::StrCat(config_.delay_ms, " ms")));
+  }
+  return FilterStatus::kContinue;
+}
+
+void FaultFilter::TakeReport(v1::Report& report) {
+  std::lock_guard<std::mutex> lock(mu_);
+  report.mutable_request_stats()->Swap(&pending_);
+  pending_.Clear();
+}
+
+}  // namespace middlepipe::scheduler::fault_inject

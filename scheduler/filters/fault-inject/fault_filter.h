@@ -1,0 +1,51 @@
+// The fault-inject filter (request level): aborts abort_percent of requests with a
+// response of abort_status (the service is not called; `Middlepipe-Callback:
+// fault-inject; name="…"; event=abort`), and delays delay_percent of the others by
+// delay_ms before they are sent (event=delay). The delay counts in the call's latency,
+// as a slow service would, so a circuit breaker in the same chain sees it (rehearse a
+// slow dependency and watch the breaker open). Injected faults are counted in reports.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+
+#include "scheduler/request_filter.h"
+
+namespace middlepipe::scheduler::fault_inject {
+
+struct FaultConfig {
+  uint32_t delay_ms = 0;
+  double delay_percent = 0;
+  uint32_t abort_status = 503;
+  double abort_percent = 0;
+};
+
+// Reads a config that passed the kind's schema (defaults filled in).
+absl::StatusOr<FaultConfig> ParseFaultConfig(const std::string& config_json);
+
+class FaultFilter final : public RequestFilter {
+ public:
+  static absl::StatusOr<std::unique_ptr<RequestFilter>> Create(const FilterSpecContext& context);
+
+  // `seed` makes the random choices repeatable (tests).
+  FaultFilter(std::string name, FaultConfig config, uint64_t seed);
+
+  FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
+  bool MayMarkResponse(uint32_t note) const override { return false; }
+  void TakeReport(v1::Report& report) override;
+
+ private:
+  // A uniform number in [0, 100).
+  double Roll();  // mu_ held
+
+  const std::string name_;
+  const FaultConfig config_;
+  std::mutex mu_;
+  std::mt19937_64 random_;
+  v1::RequestStats pending_;
+};
+
+}  // namespace middlepipe::scheduler::fault_inject
