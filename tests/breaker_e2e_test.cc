@@ -2,7 +2,8 @@
 // mp-agent, a service that can be told to fail, and an app calling it through the C++
 // hook. Bind a breaker; the service fails; the breaker opens, the app gets
 // CircuitOpenError and its callback, and the service stops receiving calls; the service
-// recovers; after open_ms the half-open trials succeed and the breaker closes.
+// recovers; after open_ms the half-open trials succeed and the breaker closes. And a
+// fault-inject delay in the same chain rehearses a slow service: the breaker opens.
 #include <signal.h>
 
 #include <atomic>
@@ -115,6 +116,54 @@ TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
 
   stack.agent().Signal(SIGTERM);
   EXPECT_EQ(stack.agent().WaitForExit(seconds(20)), 0) << stack.agent().Stderr();
+}
+
+}  // namespace
+}  // namespace middlepipe
+
+namespace middlepipe {
+namespace {
+
+TEST(BreakerEndToEndTest, AnInjectedDelayRehearsesASlowServiceAndTheBreakerOpens) {
+  testing::ScratchDir scratch;
+  testing::BreakerStack stack(scratch);
+  ASSERT_TRUE(stack
+                  .Start(R"({"min_requests":4,"error_threshold_percent":50,"latency_threshold_ms":20,)"
+                         R"("open_ms":60000})")
+                  .ok());
+  cli::ControllerClient& client = stack.client();
+  v1::CreateMiddlepipeRequest create;
+  create.set_kind("fault-inject");
+  create.set_name("slowdown");
+  create.set_config_json(R"({"delay_ms": 40, "delay_percent": 100})");
+  ASSERT_TRUE(client.Call(&Stub::CreateMiddlepipe, create).ok());
+  v1::BindMiddlepipeRequest bind;
+  bind.set_name("slowdown");
+  bind.set_app("web");
+  bind.set_service("orders");
+  auto bound = client.Call(&Stub::BindMiddlepipe, bind);
+  ASSERT_TRUE(bound.ok()) << bound.status();
+
+  HookOptions options;
+  options.socket_path = stack.hook_socket();
+  Hook hook(options);
+  std::atomic<int> delayed{0};
+  hook.On("delay", [&](const CallbackEvent& event) {
+    EXPECT_EQ(event.kind, "fault-inject");
+    ++delayed;
+  });
+  httplib::Client http("127.0.0.1", stack.service().port());
+  bool open = false;
+  const auto give_up = std::chrono::steady_clock::now() + seconds(20);
+  while (!open && std::chrono::steady_clock::now() < give_up) {
+    try {
+      EXPECT_EQ(hook.Get(http, "orders", "/orders").status, 200) << "the service itself is fine";
+    } catch (const CircuitOpenError&) {
+      open = true;
+    }
+  }
+  EXPECT_TRUE(open) << "every call took 40 ms > latency_threshold_ms: the breaker must open";
+  EXPECT_GE(delayed.load(), 4);
 }
 
 }  // namespace
