@@ -17,6 +17,7 @@
 #include "proto/hook.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/controller_process.h"
+#include "tests/support/controller_steps.h"
 
 namespace middlepipe {
 namespace {
@@ -66,19 +67,11 @@ class AgentTest : public ::testing::Test {
 
   absl::Status CreateAndBind(const std::string& kind, const std::string& name,
                              const std::string& config) {
-    v1::CreateMiddlepipeRequest create;
-    create.set_kind(kind);
-    create.set_name(name);
-    create.set_config_json(config);
-    auto created = Client().Call(&Stub::CreateMiddlepipe, create);
-    if (!created.ok()) return created.status();
-    v1::BindMiddlepipeRequest bind;
-    bind.set_name(name);
-    bind.set_app("web");
-    bind.set_service("orders");
-    auto bound = Client().Call(&Stub::BindMiddlepipe, bind);
-    if (!bound.ok()) return bound.status();
-    last_rollout_ = bound->rollout();
+    cli::ControllerClient client = Client();
+    absl::StatusOr<v1::Rollout> rollout =
+        testing::CreateAndBind(client, kind, name, config, "web", "orders");
+    if (!rollout.ok()) return rollout.status();
+    last_rollout_ = *rollout;
     return absl::OkStatus();
   }
 

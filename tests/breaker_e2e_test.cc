@@ -15,6 +15,7 @@
 #include "clients/cpp/hook.h"
 #include "gtest/gtest.h"
 #include "tests/support/breaker_stack.h"
+#include "tests/support/controller_steps.h"
 
 namespace middlepipe {
 namespace {
@@ -131,17 +132,8 @@ TEST(BreakerEndToEndTest, AnInjectedDelayRehearsesASlowServiceAndTheBreakerOpens
                   .Start(R"({"min_requests":4,"error_threshold_percent":50,"latency_threshold_ms":20,)"
                          R"("open_ms":60000})")
                   .ok());
-  cli::ControllerClient& client = stack.client();
-  v1::CreateMiddlepipeRequest create;
-  create.set_kind("fault-inject");
-  create.set_name("slowdown");
-  create.set_config_json(R"({"delay_ms": 40, "delay_percent": 100})");
-  ASSERT_TRUE(client.Call(&Stub::CreateMiddlepipe, create).ok());
-  v1::BindMiddlepipeRequest bind;
-  bind.set_name("slowdown");
-  bind.set_app("web");
-  bind.set_service("orders");
-  auto bound = client.Call(&Stub::BindMiddlepipe, bind);
+  auto bound = testing::CreateAndBind(stack.client(), "fault-inject", "slowdown",
+                                      R"({"delay_ms": 40, "delay_percent": 100})", "web", "orders");
   ASSERT_TRUE(bound.ok()) << bound.status();
 
   HookOptions options;

@@ -16,6 +16,7 @@
 #include "common/files.h"
 #include "gtest/gtest.h"
 #include "tests/support/controller_process.h"
+#include "tests/support/controller_steps.h"
 #include "tests/support/sample_service.h"
 #include "tests/support/wait_for.h"
 
@@ -82,23 +83,11 @@ TEST(RateLimitEndToEndTest, TheClusterStaysWithinTheLimitAsLoadMovesAndWithoutTh
   }
   testing::SampleService service(scratch);
   cli::ControllerClient client = controller.Client(controller.AdminToken());
-  v1::RegisterServiceRequest orders;
-  orders.set_name("orders");
-  orders.add_endpoints()->set_host("127.0.0.1");
-  orders.mutable_endpoints(0)->set_port(static_cast<uint32_t>(service.port()));
-  ASSERT_TRUE(client.Call(&Stub::RegisterService, orders).ok());
-  v1::CreateMiddlepipeRequest create;
-  create.set_kind("rate-limit");
-  create.set_name("limit");
-  create.set_config_json(R"({"requests_per_second": 60, "burst": 6})");
-  ASSERT_TRUE(client.Call(&Stub::CreateMiddlepipe, create).ok());
-  v1::BindMiddlepipeRequest bind;
-  bind.set_name("limit");
-  bind.set_app("web");
-  bind.set_service("orders");
-  auto bound = client.Call(&Stub::BindMiddlepipe, bind);
+  ASSERT_TRUE(testing::RegisterService(client, "orders", "127.0.0.1", service.port()).ok());
+  auto bound = testing::CreateAndBind(client, "rate-limit", "limit",
+                                      R"({"requests_per_second": 60, "burst": 6})", "web", "orders");
   ASSERT_TRUE(bound.ok()) << bound.status();
-  ASSERT_EQ(bound->rollout().instances_applied(), static_cast<uint32_t>(kInstances));
+  ASSERT_EQ(bound->instances_applied(), static_cast<uint32_t>(kInstances));
 
   // Every instance holds a share before the load starts.
   v1::GetMiddlepipeRequest get;
