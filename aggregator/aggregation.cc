@@ -163,7 +163,12 @@ uint64_t Aggregation::Connect(const v1::AgentIdentity& agent, DecisionSender sen
   const int64_t now = options_.clock();
   std::lock_guard<std::mutex> lock(mu_);
   AgentLink& link = agents_[{agent.app(), agent.instance()}];
-  if (link.connection == 0) ++counters_.agents_connected;
+  if (link.connection == 0) {
+    ++counters_.agents_connected;
+    std::vector<uint32_t>& connected = connected_[agent.app()];
+    connected.insert(std::lower_bound(connected.begin(), connected.end(), agent.instance()),
+                     agent.instance());
+  }
   link.connection = next_connection_++;
   link.sender = std::move(sender);
   // A new stream knows none of the decisions: send them all again.
@@ -182,6 +187,8 @@ void Aggregation::Disconnect(const v1::AgentIdentity& agent, uint64_t connection
   it->second.connection = 0;
   it->second.sender = nullptr;
   --counters_.agents_connected;
+  std::vector<uint32_t>& connected = connected_[agent.app()];
+  connected.erase(std::lower_bound(connected.begin(), connected.end(), agent.instance()));
   RebalanceApp(agent.app(), now);
 }
 
@@ -310,9 +317,8 @@ void Aggregation::PlaceWaitingReports(int64_t now, bool expire) {
 ClusterView Aggregation::ViewOf(const Entry& entry, int64_t now_ms) const {
   ClusterView view;
   view.now_ms = now_ms;
-  for (auto it = agents_.lower_bound({entry.app, 0});
-       it != agents_.end() && it->first.first == entry.app; ++it) {
-    if (it->second.connection != 0) view.instances.push_back(it->first.second);
+  if (auto connected = connected_.find(entry.app); connected != connected_.end()) {
+    view.instances = connected->second;
   }
   view.demand = [&entry, now_ms](uint32_t instance) {
     auto it = entry.instances.find(instance);

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "aggregator/kind_aggregate.h"
@@ -151,6 +152,9 @@ class Aggregation {
   uint64_t epoch_ = 0;
   std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<Entry>> entries_;
   std::map<AgentKey, AgentLink> agents_;
+  // Connected instances per app, ascending (the ClusterView of every report, kept rather
+  // than rebuilt from agents_ on the ingest path).
+  std::map<std::string, std::vector<uint32_t>> connected_;
   std::deque<Unplaced> unplaced_;
   uint64_t next_connection_ = 1;
   AggregatorCounters counters_;

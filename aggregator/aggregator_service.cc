@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/stream_outbox.h"
+#include "common/grpc_status.h"
 
 namespace middlepipe::aggregator {
 namespace {
@@ -14,14 +15,9 @@ using Outbox = StreamOutbox<v1::ReportBatch, v1::DecisionBatch>;
 // Decisions and acknowledgements queued beyond this mean the agent is not reading.
 constexpr size_t kMaxQueuedBatches = 1024;
 
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
-
 grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context, const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpc(status));
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
@@ -75,7 +71,7 @@ class ExchangeStream final : public Reactor {
     }
     absl::StatusOr<uint64_t> applied = aggregation_->Ingest(incoming_);
     if (absl::IsResourceExhausted(applied.status())) return grpc::Status::OK;  // refused, counted
-    if (!applied.ok()) return ToGrpc(applied.status());
+    if (!applied.ok()) return ToGrpcStatus(applied.status());
     v1::DecisionBatch acknowledgement;
     acknowledgement.set_acknowledged_sequence(*applied);
     outbox_->Send(std::move(acknowledgement));

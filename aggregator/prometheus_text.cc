@@ -100,8 +100,8 @@ std::string RenderPrometheus(const std::string& user, const v1::QueryResponse& s
   Family quantiles(&out, "middlepipe_window_latency_ms", "gauge",
                    "Latency percentiles over the middlepipe's rolling window, milliseconds.");
   each(quantiles, [&](const auto& state, const auto& l) {
-    for (const char* q : {"0.5", "0.9", "0.99"}) {
-      const std::string figure = std::string(q) == "0.5" ? "p50_ms" : std::string(q) == "0.9" ? "p90_ms" : "p99_ms";
+    for (const auto& [q, figure] : {std::pair{"0.5", "p50_ms"}, std::pair{"0.9", "p90_ms"},
+                                    std::pair{"0.99", "p99_ms"}}) {
       auto it = state.figures().find(figure);
       if (it != state.figures().end()) {
         quantiles.Sample(l, it->second, "", absl::StrCat(",quantile=\"", q, "\""));

@@ -9,15 +9,11 @@
 #include "common/names.h"
 #include "common/version.h"
 #include "controller/aggregator_query.h"
+#include "common/grpc_status.h"
 #include "controller/auth.h"
 
 namespace middlepipe::controller {
 namespace {
-
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
 
 absl::Status NotFound(absl::string_view what, absl::string_view name) {
   return absl::NotFoundError(absl::StrCat(what, " \"", name, "\" not found"));
@@ -47,7 +43,7 @@ grpc::Status ControllerService::AsUser(
     const std::function<absl::Status(const std::string& user)>& body) {
   std::string user;
   grpc::Status status = Authenticate(*context, *tokens_, &user);
-  if (status.ok()) status = ToGrpc(body(user));
+  if (status.ok()) status = ToGrpcStatus(body(user));
   metrics_->RecordRequest(method, CodeName(status.error_code()));
   return status;
 }
