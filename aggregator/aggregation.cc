@@ -73,7 +73,6 @@ struct Aggregation::Entry {
   v1::PacketStats packets;
   std::deque<v1::Alert> alerts;  // newest first
   std::map<uint32_t, Instance> instances;
-  uint64_t sequence = 0;
   uint64_t decided_version = 0;  // the kind's version() when decisions were last computed
   std::map<uint32_t, Sent> sent;
 };
@@ -145,9 +144,21 @@ absl::Status Aggregation::Configure(const v1::ConfigureRequest& request) {
     if (existing != entries_.end() && existing->second->kind == entry->kind &&
         existing->second->config_json == entry->config_json) {
       next[key] = std::move(existing->second);  // unchanged: keep its state
-    } else {
-      next[key] = std::move(entry);
+      continue;
     }
+    if (existing != entries_.end() && existing->second->kind == entry->kind) {
+      // A new config: the kind decides afresh, but what was counted stays counted (a
+      // canary raised from 10% to 20% keeps its history).
+      Entry& before = *existing->second;
+      entry->total = std::move(before.total);
+      entry->packets = std::move(before.packets);
+      entry->alerts = std::move(before.alerts);
+      entry->instances = std::move(before.instances);
+      if (before.window.window_ms() == entry->window.window_ms()) {
+        entry->window = std::move(before.window);
+      }
+    }
+    next[key] = std::move(entry);
   }
   entries_ = std::move(next);
   PlaceWaitingReports(options_.clock(), /*expire=*/false);
@@ -344,7 +355,7 @@ void Aggregation::Decide(Entry& entry, int64_t now_ms, std::optional<uint32_t> o
     decision->set_middlepipe(entry.middlepipe);
     decision->set_app(entry.app);
     decision->set_service(entry.service);
-    decision->set_sequence(sequence_base_ + ++entry.sequence);
+    decision->set_sequence(sequence_base_ + ++last_sequence_);
     decision->set_lease_ms(options_.lease_ms);
     sent.decision = *decision;
     sent.sent_ms = now_ms;

@@ -147,6 +147,10 @@ class Aggregation {
   const KindAggregateRegistry* const kinds_;
   // Decision sequences start from the start time, so they keep growing across restarts.
   const uint64_t sequence_base_;
+  // The last decision sequence handed out, over all entries: a binding whose config
+  // changed gets a fresh entry, and its decisions must still be newer than what agents
+  // hold, or they would be taken for stale ones.
+  uint64_t last_sequence_ = 0;  // mu_
 
   mutable std::mutex mu_;
   uint64_t epoch_ = 0;

@@ -251,8 +251,13 @@ TEST_F(AggregationTest, ExportsTheBreakerStateForANewInstance) {
   EXPECT_NE(response.states(0).state().find("\"open\""), std::string::npos);
 }
 
-TEST_F(AggregationTest, ReconfiguringKeepsUnchangedMiddlepipesAndResetsChangedOnes) {
-  ASSERT_TRUE(Send(0, 1, {Calls("stats", "monitor", 5, 0), Calls("breaker", "circuit-breaker", 5, 0)}).ok());
+TEST_F(AggregationTest, ReconfiguringKeepsWhatWasCountedAndDecisionsStayNewer) {
+  Connect(0);
+  ASSERT_TRUE(Send(0, 1, {Calls("stats", "monitor", 5, 0), Calls("breaker", "circuit-breaker", 0, 12)}).ok());
+  ASSERT_FALSE(received_[0].empty());
+  ASSERT_EQ(received_[0].back().breaker().state(), v1::BREAKER_STATE_OPEN);
+  const uint64_t held = received_[0].back().sequence();
+
   v1::ConfigureRequest configure;
   configure.set_user("alice");
   configure.set_epoch(2);
@@ -260,7 +265,14 @@ TEST_F(AggregationTest, ReconfiguringKeepsUnchangedMiddlepipesAndResetsChangedOn
   *configure.add_middlepipes() = testing::BoundMiddlepipe("stats", "monitor", "{}", "web", "orders");
   ASSERT_TRUE(aggregation_->Configure(configure).ok());
   EXPECT_EQ(State("stats").total().requests(), 5u);
-  EXPECT_EQ(State("breaker").total().requests(), 0u);
+  EXPECT_EQ(State("breaker").total().requests(), 12u) << "a new config keeps what was counted";
+
+  // The breaker decides afresh under its new config; the agent must take that decision
+  // for a new one, not a stale repeat of the one it holds.
+  ASSERT_TRUE(Send(0, 2, {Calls("breaker", "circuit-breaker", 0, 12)}).ok());
+  ASSERT_GE(received_[0].size(), 2u);
+  EXPECT_GT(received_[0].back().sequence(), held);
+
   configure.set_epoch(1);
   configure.clear_middlepipes();
   ASSERT_TRUE(aggregation_->Configure(configure).ok());

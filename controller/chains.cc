@@ -20,6 +20,17 @@ absl::StatusOr<AppChains> ComputeChains(StoreTransaction& tx, const scheduler::K
     middlepipe_by_name[middlepipe.name()] = &middlepipe;
   }
 
+  // Where a service can be reached: registered endpoints, else the app's instances.
+  auto endpoints_of = [&](const std::string& service) -> absl::StatusOr<std::vector<v1::Endpoint>> {
+    absl::StatusOr<std::optional<v1::Service>> registered = tx.GetService(user, service);
+    if (!registered.ok()) return registered.status();
+    if (registered->has_value()) {
+      return std::vector<v1::Endpoint>((*registered)->endpoints().begin(),
+                                       (*registered)->endpoints().end());
+    }
+    return app_endpoints(service);
+  };
+
   // (app, service) -> its filters, unordered yet.
   std::map<std::pair<std::string, std::string>, std::vector<v1::FilterSpec>> filters;
   for (const v1::Binding& binding : *bindings) {
@@ -41,6 +52,14 @@ absl::StatusOr<AppChains> ComputeChains(StoreTransaction& tx, const scheduler::K
     spec.set_config_json(middlepipe->second->config_json());
     spec.set_generation(middlepipe->second->generation());
     spec.set_position(binding.position());
+    for (const std::string& referenced :
+         kinds.ReferencedServices(kind->name, middlepipe->second->config_json())) {
+      absl::StatusOr<std::vector<v1::Endpoint>> endpoints = endpoints_of(referenced);
+      if (!endpoints.ok()) return endpoints.status();
+      v1::ServiceEndpoints* where = spec.add_referenced_services();
+      where->set_service(referenced);
+      for (v1::Endpoint& endpoint : *endpoints) *where->add_endpoints() = std::move(endpoint);
+    }
   }
 
   AppChains chains;
@@ -55,15 +74,9 @@ absl::StatusOr<AppChains> ComputeChains(StoreTransaction& tx, const scheduler::K
     chain.set_service(service);
     for (v1::FilterSpec& spec : specs) *chain.add_filters() = std::move(spec);
 
-    absl::StatusOr<std::optional<v1::Service>> registered = tx.GetService(user, service);
-    if (!registered.ok()) return registered.status();
-    if (registered->has_value()) {
-      *chain.mutable_service_endpoints() = (*registered)->endpoints();
-    } else {
-      for (v1::Endpoint& endpoint : app_endpoints(service)) {
-        *chain.add_service_endpoints() = std::move(endpoint);
-      }
-    }
+    absl::StatusOr<std::vector<v1::Endpoint>> endpoints = endpoints_of(service);
+    if (!endpoints.ok()) return endpoints.status();
+    for (v1::Endpoint& endpoint : *endpoints) *chain.add_service_endpoints() = std::move(endpoint);
   }
   return chains;
 }

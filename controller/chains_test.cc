@@ -17,13 +17,14 @@ class ChainsTest : public ::testing::Test {
     store_ = *SqliteStore::Open(path);
   }
 
-  void Add(const std::string& user, const std::string& name, const std::string& kind) {
+  void Add(const std::string& user, const std::string& name, const std::string& kind,
+           const std::string& config_json = "{}") {
     ASSERT_TRUE(store_
                     ->Transact([&](StoreTransaction& tx) {
                       v1::Middlepipe middlepipe;
                       middlepipe.set_name(name);
                       middlepipe.set_kind(kind);
-                      middlepipe.set_config_json("{}");
+                      middlepipe.set_config_json(config_json);
                       middlepipe.set_generation(1);
                       return tx.PutMiddlepipe(user, middlepipe);
                     })
@@ -123,6 +124,19 @@ TEST_F(ChainsTest, EndpointsFromRegistrationOrFromTheAppsInstances) {
   AppChains chains = Chains("alice");
   EXPECT_EQ(chains["web"][0].service_endpoints(0).port(), 5432u);
   EXPECT_EQ(chains["web"][1].service_endpoints(0).host(), "198.18.0.6");  // app "orders"
+}
+
+TEST_F(ChainsTest, ASplitsRoutesComeWithTheirEndpoints) {
+  Add("alice", "canary", "traffic-split",
+      R"({"routes":[{"service":"orders","weight":90},{"service":"orders-v2","weight":10}]})");
+  Bind("alice", "canary", "web", "orders", 0);
+
+  AppChains chains = Chains("alice");
+  const v1::FilterSpec& split = chains["web"][0].filters(0);
+  ASSERT_EQ(split.referenced_services_size(), 2);
+  EXPECT_EQ(split.referenced_services(0).service(), "orders");
+  EXPECT_EQ(split.referenced_services(1).service(), "orders-v2");
+  EXPECT_EQ(split.referenced_services(1).endpoints(0).host(), "198.18.0.9");  // app "orders-v2"
 }
 
 TEST_F(ChainsTest, OnlyTheUsersOwnBindings) {

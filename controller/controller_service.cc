@@ -57,6 +57,31 @@ absl::StatusOr<std::vector<std::string>> ControllerService::KnownApps(
   return std::vector<std::string>(apps.begin(), apps.end());
 }
 
+absl::Status ControllerService::RequireService(StoreTransaction& tx, const std::string& user,
+                                               const std::string& service) const {
+  absl::StatusOr<std::optional<v1::Service>> registered = tx.GetService(user, service);
+  if (!registered.ok()) return registered.status();
+  if (registered->has_value()) return absl::OkStatus();
+  absl::StatusOr<std::vector<std::string>> apps = KnownApps(tx, user);
+  if (!apps.ok()) return apps.status();
+  if (std::find(apps->begin(), apps->end(), service) != apps->end()) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat(
+      "service \"", service,
+      "\" not found: register it with mp register-service, or run an app of that name"));
+}
+
+absl::Status ControllerService::RequireReferencedServices(StoreTransaction& tx,
+                                                          const std::string& user,
+                                                          const std::string& kind,
+                                                          const std::string& config_json) const {
+  for (const std::string& service : kinds_->ReferencedServices(kind, config_json)) {
+    if (absl::Status exists = RequireService(tx, user, service); !exists.ok()) {
+      return absl::Status(exists.code(), absl::StrCat("config: ", exists.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 grpc::Status ControllerService::GetVersion(grpc::ServerContext* context,
                                            const v1::GetVersionRequest* request,
                                            v1::GetVersionResponse* response) {
@@ -110,6 +135,11 @@ grpc::Status ControllerService::CreateMiddlepipe(grpc::ServerContext* context,
                 absl::StrCat("middlepipe \"", middlepipe.name(), "\" already exists (kind ",
                              (*existing)->kind(), ")"));
           }
+          if (absl::Status referenced =
+                  RequireReferencedServices(tx, user, middlepipe.kind(), middlepipe.config_json());
+              !referenced.ok()) {
+            return referenced;
+          }
           return tx.PutMiddlepipe(user, middlepipe);
         });
     if (!rollout.ok()) return rollout.status();
@@ -134,6 +164,10 @@ grpc::Status ControllerService::UpdateMiddlepipe(grpc::ServerContext* context,
           if (!config.ok()) return config.status();
           updated = *existing;
           if (*config == updated.config_json()) return absl::OkStatus();  // nothing to do
+          if (absl::Status referenced = RequireReferencedServices(tx, user, updated.kind(), *config);
+              !referenced.ok()) {
+            return referenced;
+          }
           updated.set_config_json(*config);
           updated.set_generation(updated.generation() + 1);
           updated.set_updated_unix_ms(now);
@@ -261,15 +295,8 @@ grpc::Status ControllerService::BindMiddlepipe(grpc::ServerContext* context,
         coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
           absl::StatusOr<v1::Middlepipe> middlepipe = ExistingMiddlepipe(tx, user, request->name());
           if (!middlepipe.ok()) return middlepipe.status();
-          absl::StatusOr<std::optional<v1::Service>> service = tx.GetService(user, request->service());
-          if (!service.ok()) return service.status();
-          absl::StatusOr<std::vector<std::string>> apps = KnownApps(tx, user);
-          if (!apps.ok()) return apps.status();
-          if (!service->has_value() &&
-              std::find(apps->begin(), apps->end(), request->service()) == apps->end()) {
-            return absl::NotFoundError(absl::StrCat(
-                "service \"", request->service(),
-                "\" not found: register it with mp register-service, or run an app of that name"));
+          if (absl::Status exists = RequireService(tx, user, request->service()); !exists.ok()) {
+            return exists;
           }
           absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
           if (!bindings.ok()) return bindings.status();

@@ -71,6 +71,13 @@ class ControllerService final : public v1::Controller::Service {
   // Apps of the user: those with stored chains and those with connected instances.
   absl::StatusOr<std::vector<std::string>> KnownApps(StoreTransaction& tx,
                                                      const std::string& user) const;
+  // NOT_FOUND unless `service` is a registered service or an app of `user`.
+  absl::Status RequireService(StoreTransaction& tx, const std::string& user,
+                              const std::string& service) const;
+  // NOT_FOUND unless every service the config of a `kind` middlepipe names exists.
+  absl::Status RequireReferencedServices(StoreTransaction& tx, const std::string& user,
+                                         const std::string& kind,
+                                         const std::string& config_json) const;
 
   const TokenTable* const tokens_;
   const scheduler::KindCatalog* const kinds_;

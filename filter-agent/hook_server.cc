@@ -174,6 +174,12 @@ v1::HookReply HookServer::OnRequest(uint64_t request_id, const v1::OnRequest& re
   verdict->set_call_id(call_id);
   verdict->set_await_response_markers(flight.call.response_may_mark);
   verdict->set_delay_ms(flight.call.delay_ms);
+  if (!flight.call.destination_service.empty()) {
+    verdict->set_destination_service(flight.call.destination_service);
+    for (const v1::Endpoint& endpoint : flight.call.destination_endpoints) {
+      *verdict->add_destination_endpoints() = endpoint;
+    }
+  }
   flight.request_markers = flight.call.markers.size();
   std::lock_guard<std::mutex> lock(calls_mu_);
   // Forget calls whose app never reported back, oldest first (ids grow with time).

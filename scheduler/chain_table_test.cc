@@ -64,8 +64,13 @@ TEST_F(ChainTableTest, PrepareFailsFastNamingTheMiddlepipe) {
   auto bad_config = table_.Prepare(PrepareOf(1, {Spec("b", "circuit-breaker", v1::LEVEL_REQUEST,
                                                       R"({"window_ms":1})")}));
   EXPECT_EQ(bad_config.message(), "b: config: field window_ms: must be >= 100");
-  auto no_filter = table_.Prepare(PrepareOf(1, {Spec("split", "traffic-split", v1::LEVEL_REQUEST,
-                                                     R"({"routes":[{"service":"orders","weight":1}]})")}));
+  FilterRegistry monitor_only{&kinds_};  // an agent older than its controller's catalog
+  monitor_only.Register("monitor", [](const FilterSpecContext&) {
+    return absl::StatusOr<std::unique_ptr<RequestFilter>>(absl::UnimplementedError("unused"));
+  });
+  ChainTable older{&monitor_only, [] { return 0; }};
+  auto no_filter = older.Prepare(PrepareOf(1, {Spec("split", "traffic-split", v1::LEVEL_REQUEST,
+                                                    R"({"routes":[{"service":"orders","weight":1}]})")}));
   EXPECT_EQ(no_filter.message(), "split: this agent has no filter for kind traffic-split yet");
   auto packet = table_.Prepare(PrepareOf(1, {Spec("acct", "accounting", v1::LEVEL_PACKET)}));
   EXPECT_EQ(packet.message(),

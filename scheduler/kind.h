@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,10 @@ struct KindDescriptor {
   // the schema (defaults filled in). Errors name the field: "buckets_ms: must ascend".
   // Empty when the schema says everything.
   std::function<absl::Status(const nlohmann::json& config)> check;
+  // The services a validated config names (e.g. a traffic split's routes): the controller
+  // refuses configs naming services that do not exist, and hands the filter where each
+  // can be reached. Empty when the kind names none.
+  std::function<std::vector<std::string>(const nlohmann::json& config)> referenced_services;
 };
 
 }  // namespace middlepipe::scheduler

@@ -56,4 +56,13 @@ absl::StatusOr<std::string> KindCatalog::ValidateConfig(const std::string& kind,
   return filled->dump();  // nlohmann's object keeps keys sorted
 }
 
+std::vector<std::string> KindCatalog::ReferencedServices(const std::string& kind,
+                                                         const std::string& config_json) const {
+  const KindDescriptor* descriptor = Find(kind);
+  if (descriptor == nullptr || !descriptor->referenced_services) return {};
+  nlohmann::json config = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) return {};
+  return descriptor->referenced_services(config);
+}
+
 }  // namespace middlepipe::scheduler

@@ -34,6 +34,11 @@ class KindCatalog {
   absl::StatusOr<std::string> ValidateConfig(const std::string& kind,
                                              const std::string& config_json) const;
 
+  // The services `config_json` (as ValidateConfig returned it) of `kind` names, besides
+  // the one it is bound to; empty for kinds that name none or configs that do not parse.
+  std::vector<std::string> ReferencedServices(const std::string& kind,
+                                              const std::string& config_json) const;
+
  private:
   struct Entry {
     KindDescriptor descriptor;

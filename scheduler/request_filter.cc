@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace middlepipe::scheduler {
@@ -18,6 +19,13 @@ void RequestCall::AddMarker(const std::string& name, const std::string& value) {
   v1::Header& marker = markers.emplace_back();
   marker.set_name(name);
   marker.set_value(value);
+}
+
+std::optional<std::string> RequestCall::RequestHeader(absl::string_view name) const {
+  for (const v1::Header& header : request.headers()) {
+    if (absl::EqualsIgnoreCase(header.name(), name)) return header.value();
+  }
+  return std::nullopt;
 }
 
 v1::Header CallbackMarker(absl::string_view kind, absl::string_view middlepipe,

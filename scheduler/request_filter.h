@@ -59,8 +59,14 @@ struct RequestCall {
   // Set by a filter that delays the request (fault injection): the hook waits this long
   // before sending, and the wait counts in the call's latency.
   uint32_t delay_ms = 0;
+  // Set by a filter that sends the request elsewhere (traffic split): the service the
+  // hook sends it to instead of request.service, and where that service can be reached.
+  std::string destination_service;
+  std::vector<v1::Endpoint> destination_endpoints;
 
   void AddMarker(const std::string& name, const std::string& value);
+  // The value of the request's first header called `name` (case-insensitive), if any.
+  std::optional<std::string> RequestHeader(absl::string_view name) const;
 };
 
 // Builds `Middlepipe-Callback: <kind>; name="<middlepipe>"; event=<event>[; detail="…"]`.

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -13,6 +14,8 @@ namespace {
 // One binding's live state, e.g.
 //   live web->orders: open (63% of 212 calls failed across the cluster (threshold 50%))
 //        3 instances reporting; last 10 s: 212 requests, 40 short-circuited, 63.2% failed, p99 12.5 ms
+//        last 10 s by kind: route:orders 190, route:orders-v2 22, route_failed:orders-v2 3
+// The kind's own counters are what a rate limit limited, a split routed, a fault injected.
 void PrintLiveState(const v1::MiddlepipeState& live, std::ostream& out) {
   out << "live " << live.app() << "->" << live.service() << ": " << live.state();
   if (!live.reason().empty()) out << " (" << live.reason() << ")";
@@ -26,6 +29,15 @@ void PrintLiveState(const v1::MiddlepipeState& live, std::ostream& out) {
   if (auto errors = figure("error_percent")) out << ", " << absl::StrFormat("%.1f", *errors) << "% failed";
   if (auto p99 = figure("p99_ms")) out << ", p99 " << absl::StrFormat("%.1f", *p99) << " ms";
   out << "; total " << live.total().requests() << " requests\n";
+  if (!live.window().counters().empty()) {
+    std::vector<std::string> counters;
+    for (const auto& [name, value] : live.window().counters()) {
+      counters.push_back(absl::StrCat(name, " ", value));
+    }
+    std::sort(counters.begin(), counters.end());  // a proto map has no order
+    out << "     last " << live.window_ms() / 1000.0
+        << " s by kind: " << absl::StrJoin(counters, ", ") << "\n";
+  }
 }
 
 using Stub = v1::Controller::Stub;

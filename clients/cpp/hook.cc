@@ -203,7 +203,7 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
   std::optional<std::string> reply_bytes = RoundTrip(on_request.SerializeAsString());
   v1::HookReply reply;
   if (!reply_bytes.has_value() || !reply.ParseFromString(*reply_bytes) || !reply.has_verdict()) {
-    return send(service, request);  // fail open
+    return send(Destination{service, {}}, request);  // fail open
   }
   const v1::Verdict& verdict = reply.verdict();
 
@@ -248,8 +248,13 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
   // An injected delay stands for a slow service: it counts in the latency reported.
   const auto started = std::chrono::steady_clock::now();
   if (verdict.delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(verdict.delay_ms()));
-  const std::string destination =
-      verdict.destination_service().empty() ? service : verdict.destination_service();
+  Destination destination{service, {}};
+  if (!verdict.destination_service().empty() && verdict.destination_service() != service) {
+    destination.service = verdict.destination_service();
+    for (const v1::Endpoint& endpoint : verdict.destination_endpoints()) {
+      destination.endpoints.emplace_back(endpoint.host(), static_cast<int>(endpoint.port()));
+    }
+  }
   HttpResponse response = send(destination, rewritten);
   const auto latency = std::chrono::steady_clock::now() - started;
 
@@ -285,14 +290,24 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
 
 HttpResponse Hook::Send(httplib::Client& client, const std::string& service,
                         const HttpRequest& request) {
-  return Call(service, request, [&client](const std::string&, const HttpRequest& outgoing) {
+  return Call(service, request, [&](const Destination& to, const HttpRequest& outgoing) {
     httplib::Request http;
     http.method = outgoing.method;
     http.path = outgoing.path;
     http.body = outgoing.body;
     for (const auto& [name, value] : outgoing.headers) http.headers.emplace(name, value);
-    httplib::Result result = client.send(http);
     HttpResponse response;
+    std::optional<httplib::Client> elsewhere;  // a traffic split chose another service
+    if (to.service != service) {
+      if (to.endpoints.empty()) {
+        response.transport_error = "no endpoint of " + to.service + " is reachable";
+        return response;
+      }
+      const auto& [host, port] = to.endpoints[next_endpoint_++ % to.endpoints.size()];
+      elsewhere.emplace(host, port);
+      elsewhere->set_tcp_nodelay(true);
+    }
+    httplib::Result result = elsewhere ? elsewhere->send(http) : client.send(http);
     if (!result) {
       response.transport_error = httplib::to_string(result.error());
       return response;

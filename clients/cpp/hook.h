@@ -63,6 +63,15 @@ struct CallbackEvent {
   std::string detail;      // e.g. "50% of 20 calls failed (threshold 50%)"
 };
 
+// Where a call goes. Usually the service the app asked for; a traffic split may choose
+// another, and then says where it can be reached.
+struct Destination {
+  std::string service;
+  // (host, port) pairs of `service`; empty when it is the service the app asked for (the
+  // app's own client knows where that is).
+  std::vector<std::pair<std::string, int>> endpoints;
+};
+
 // Parses a Middlepipe-Callback value; nullopt if it is not one.
 std::optional<CallbackEvent> ParseCallbackMarker(const std::string& value);
 
@@ -75,9 +84,9 @@ struct HookOptions {
 
 class Hook {
  public:
-  // Sends `request` (to `service`, or to the service the verdict names) and returns what
-  // came back; the app's own HTTP client does this.
-  using Sender = std::function<HttpResponse(const std::string& service, const HttpRequest& request)>;
+  // Sends `request` to `to` and returns what came back; the app's own HTTP client does
+  // this.
+  using Sender = std::function<HttpResponse(const Destination& to, const HttpRequest& request)>;
 
   Hook();
   explicit Hook(HookOptions options);
@@ -92,7 +101,9 @@ class Hook {
   // MiddlepipeError when a middlepipe stopped the call and has no fallback.
   HttpResponse Call(const std::string& service, const HttpRequest& request, const Sender& send);
 
-  // Call() with a cpp-httplib client doing the I/O.
+  // Call() with a cpp-httplib client doing the I/O. A call a traffic split sends to another
+  // service goes over a connection of its own to one of that service's endpoints (taken
+  // in turn), with `client`'s timeouts left at cpp-httplib's defaults.
   HttpResponse Send(httplib::Client& client, const std::string& service, const HttpRequest& request);
   HttpResponse Get(httplib::Client& client, const std::string& service, const std::string& path);
 
@@ -110,6 +121,7 @@ class Hook {
   std::ostream* const log_;
   const std::chrono::milliseconds retry_after_;
   std::atomic<uint64_t> next_request_id_{1};
+  std::atomic<uint64_t> next_endpoint_{0};
 
   std::mutex mu_;
   std::vector<int> idle_;  // connected sockets not in use

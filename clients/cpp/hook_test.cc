@@ -27,10 +27,10 @@ TEST(HookTest, FailsOpenWhenTheAgentIsAbsentAndSaysSoOnce) {
   Hook hook(options);
   int sent = 0;
   for (int i = 0; i < 3; ++i) {
-    HttpResponse response = hook.Call("orders", HttpRequest(), [&](const std::string& service,
+    HttpResponse response = hook.Call("orders", HttpRequest(), [&](const Destination& to,
                                                                    const HttpRequest&) {
       ++sent;
-      EXPECT_EQ(service, "orders");
+      EXPECT_EQ(to.service, "orders");
       HttpResponse ok;
       ok.status = 200;
       return ok;

@@ -4,6 +4,7 @@
 #include "scheduler/filters/fault-inject/fault_filter.h"
 #include "scheduler/filters/monitor/monitor_filter.h"
 #include "scheduler/filters/rate-limit/rate_filter.h"
+#include "scheduler/filters/traffic-split/split_filter.h"
 
 namespace middlepipe::scheduler {
 
@@ -12,6 +13,7 @@ void RegisterBuiltinFilters(FilterRegistry& registry) {
   registry.Register("fault-inject", fault_inject::FaultFilter::Create);
   registry.Register("monitor", monitor::MonitorFilter::Create);
   registry.Register("rate-limit", rate_limit::RateFilter::Create);
+  registry.Register("traffic-split", traffic_split::SplitFilter::Create);
 }
 
 }  // namespace middlepipe::scheduler

@@ -102,6 +102,17 @@ TEST_F(BuiltinKindsTest, TrafficSplitWeights) {
             "config: field routes[1].service: \"a\" is listed twice");
 }
 
+TEST_F(BuiltinKindsTest, TrafficSplitNamesItsRoutesAsReferencedServices) {
+  const std::string config =
+      Valid("traffic-split",
+            R"({"routes":[{"service":"orders","weight":90},{"service":"orders-v2","weight":10}]})")
+          .dump();
+  EXPECT_EQ(catalog_.ReferencedServices("traffic-split", config),
+            (std::vector<std::string>{"orders", "orders-v2"}));
+  EXPECT_TRUE(catalog_.ReferencedServices("circuit-breaker", "{}").empty());
+  EXPECT_TRUE(catalog_.ReferencedServices("traffic-split", "not json").empty());
+}
+
 TEST_F(BuiltinKindsTest, FaultInjectPercentages) {
   EXPECT_EQ(ErrorFor("fault-inject", R"({"abort_percent":101})"),
             "config: field abort_percent: must be <= 100");

@@ -35,15 +35,23 @@ FaultFilter::FaultFilter(std::string name, FaultConfig config, uint64_t seed)
     : name_(std::move(name)), config_(config), random_(seed) {}
 
 double FaultFilter::Roll() {
+  std::lock_guard<std::mutex> lock(mu_);
   return std::uniform_real_distribution<double>(0.0, 100.0)(random_);
 }
 
 FilterStatus FaultFilter::OnRequest(RequestCall& call, uint32_t& note) {
-  std::lock_guard<std::mutex> lock(mu_);
-  pending_.set_requests(pending_.requests() + 1);
-  if (config_.abort_percent > 0 && Roll() < config_.abort_percent) {
-    ++(*pending_.mutable_counters())["injected_abort"];
-    pending_.set_short_circuited(pending_.short_circuited() + 1);
+  const bool abort = config_.abort_percent > 0 && Roll() < config_.abort_percent;
+  const bool delay = !abort && config_.delay_percent > 0 && config_.delay_ms > 0 &&
+                     Roll() < config_.delay_percent;
+  pending_->Update([&](v1::RequestStats& stats) {
+    stats.set_requests(stats.requests() + 1);
+    if (abort) {
+      ++(*stats.mutable_counters())["injected_abort"];
+      stats.set_short_circuited(stats.short_circuited() + 1);
+    }
+    if (delay) ++(*stats.mutable_counters())["injected_delay"];
+  });
+  if (abort) {
     call.markers.push_back(CallbackMarker("fault-inject", name_, "abort",
                                           absl::StrCat("status ", config_.abort_status)));
     call.AddMarker("Middlepipe-Short-Circuit", name_);
@@ -53,8 +61,7 @@ FilterStatus FaultFilter::OnRequest(RequestCall& call, uint32_t& note) {
     for (const v1::Header& marker : call.markers) *call.response.add_headers() = marker;
     return FilterStatus::kRespond;
   }
-  if (config_.delay_percent > 0 && config_.delay_ms > 0 && Roll() < config_.delay_percent) {
-    ++(*pending_.mutable_counters())["injected_delay"];
+  if (delay) {
     call.delay_ms = std::max(call.delay_ms, config_.delay_ms);
     call.markers.push_back(
         CallbackMarker("fault-inject", name_, "delay", absl::StrCat(config_.delay_ms, " ms")));
@@ -62,10 +69,10 @@ FilterStatus FaultFilter::OnRequest(RequestCall& call, uint32_t& note) {
   return FilterStatus::kContinue;
 }
 
-void FaultFilter::TakeReport(v1::Report& report) {
-  std::lock_guard<std::mutex> lock(mu_);
-  report.mutable_request_stats()->Swap(&pending_);
-  pending_.Clear();
+void FaultFilter::AdoptState(RequestFilter& previous) {
+  pending_ = static_cast<FaultFilter&>(previous).pending_;
 }
+
+void FaultFilter::TakeReport(v1::Report& report) { pending_->TakeInto(report); }
 
 }  // namespace middlepipe::scheduler::fault_inject

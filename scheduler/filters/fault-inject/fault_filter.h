@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 
+#include "scheduler/pending_stats.h"
 #include "scheduler/request_filter.h"
 
 namespace middlepipe::scheduler::fault_inject {
@@ -35,17 +36,18 @@ class FaultFilter final : public RequestFilter {
 
   FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
   bool MayMarkResponse(uint32_t note) const override { return false; }
+  void AdoptState(RequestFilter& previous) override;
   void TakeReport(v1::Report& report) override;
 
  private:
   // A uniform number in [0, 100).
-  double Roll();  // mu_ held
+  double Roll();
 
   const std::string name_;
   const FaultConfig config_;
   std::mutex mu_;
-  std::mt19937_64 random_;
-  v1::RequestStats pending_;
+  std::mt19937_64 random_;  // mu_
+  std::shared_ptr<PendingStats> pending_ = std::make_shared<PendingStats>();
 };
 
 }  // namespace middlepipe::scheduler::fault_inject

@@ -75,6 +75,21 @@ TEST(FaultFilterTest, NothingIsInjectedAtZeroPercent) {
   EXPECT_EQ(counts.aborted + counts.delayed, 0);
 }
 
+TEST(FaultFilterTest, ANewEpochLosesNoCount) {
+  FaultConfig config;
+  config.abort_percent = 100;
+  FaultFilter before("chaos", config, 1);
+  Offer(before, 3);
+  FaultFilter after("chaos", config, 2);
+  after.AdoptState(before);  // the chain of the next epoch, built before the swap
+  Offer(before, 1);          // a request still on the old chain
+  Offer(after, 2);
+  v1::Report report;
+  after.TakeReport(report);
+  EXPECT_EQ(report.request_stats().requests(), 6u);
+  EXPECT_EQ(report.request_stats().counters().at("injected_abort"), 6u);
+}
+
 TEST(FaultConfigTest, ReadsAndRefuses) {
   auto config = ParseFaultConfig(R"({"delay_ms": 10, "delay_percent": 5.5, "abort_percent": 1})");
   ASSERT_TRUE(config.ok());

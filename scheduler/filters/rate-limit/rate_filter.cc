@@ -123,10 +123,7 @@ std::pair<double, double> EffectiveRate(const RateConfig& config, const RateStat
 
 std::string KeyOf(const RequestCall& call, const std::string& header) {
   if (header.empty()) return "";
-  for (const v1::Header& candidate : call.request.headers()) {
-    if (absl::EqualsIgnoreCase(candidate.name(), header)) return candidate.value();
-  }
-  return "";
+  return call.RequestHeader(header).value_or("");
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ KindDescriptor Kind() {
     "required": ["routes"],
     "properties": {
       "routes": {
-        "type": "array", "minItems": 1, "maxItems": 64,
+        "type": "array", "minItems": 1, "maxItems": 16,
         "description": "Where requests go, with relative weights.",
         "items": {
           "type": "object",
@@ -49,6 +49,16 @@ KindDescriptor Kind() {
       return absl::InvalidArgumentError("field routes: the weights must add up to more than 0");
     }
     return absl::OkStatus();
+  };
+  kind.referenced_services = [](const nlohmann::json& config) {
+    std::vector<std::string> services;
+    const nlohmann::json routes = config.value("routes", nlohmann::json::array());
+    for (const nlohmann::json& route : routes) {
+      if (route.is_object() && route.contains("service") && route["service"].is_string()) {
+        services.push_back(route["service"].get<std::string>());
+      }
+    }
+    return services;
   };
   return kind;
 }

@@ -1,0 +1,83 @@
+// The traffic-split filter (request level): sends each request to one of the configured
+// routes with probability weight / (sum of weights): A/B tests, canaries, blue/green.
+// The verdict names the chosen service and its endpoints, and the app's hook sends the
+// request there; a request routed to the chain's own service goes unchanged.
+//
+// With `sticky_header`, requests carrying the same value of that header go to the same
+// route on every instance of the app (weighted rendezvous hashing over a fixed hash, so
+// no instance needs to share state with another), and when the weights change only the
+// keys that must move do: raising a canary from 10% to 20% moves keys onto the canary,
+// never off it. Requests without the header are split at random.
+//
+// A route whose service has no reachable endpoint is skipped while it has none (its
+// weight goes to the others) and counted; if no route is reachable the request goes to
+// the chain's own service. Per route the filter reports the calls sent and how many
+// failed (5xx or no response): the live A/B comparison `mp middlepipe` shows.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "scheduler/pending_stats.h"
+#include "scheduler/request_filter.h"
+
+namespace middlepipe::scheduler::traffic_split {
+
+struct Route {
+  std::string service;
+  double weight = 0;
+  // Where the service can be reached (from the chain's spec).
+  std::vector<v1::Endpoint> endpoints;
+};
+
+struct SplitConfig {
+  std::vector<Route> routes;
+  std::string sticky_header;  // empty: no stickiness
+};
+
+// Reads a config that passed the kind's schema, with each route's endpoints taken from
+// `referenced` (the spec's referenced_services).
+absl::StatusOr<SplitConfig> ParseSplitConfig(
+    const std::string& config_json,
+    const google::protobuf::RepeatedPtrField<v1::ServiceEndpoints>& referenced);
+
+// The route a sticky `key` goes to among `routes` with positive weight and endpoints or
+// the chain's own service (`reachable`); nullopt when none is. The same on every machine.
+std::optional<size_t> StickyRoute(const std::vector<Route>& routes,
+                                  const std::vector<bool>& reachable, absl::string_view key);
+
+class SplitFilter final : public RequestFilter {
+ public:
+  static absl::StatusOr<std::unique_ptr<RequestFilter>> Create(const FilterSpecContext& context);
+
+  // `own_service` is the service of the chain the filter sits in; `seed` makes the random
+  // choices repeatable (tests).
+  SplitFilter(std::string own_service, SplitConfig config, uint64_t seed);
+
+  FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
+  void OnResponse(RequestCall& call, uint32_t note) override;
+  bool MayMarkResponse(uint32_t note) const override { return false; }
+  void AdoptState(RequestFilter& previous) override;
+  void TakeReport(v1::Report& report) override;
+
+ private:
+  // A weighted random reachable route, or nullopt when none is.
+  std::optional<size_t> RandomRoute();  // mu_ held
+
+  const std::string own_service_;
+  const SplitConfig config_;
+  // Per route: it has a positive weight and somewhere to send to.
+  std::vector<bool> reachable_;
+  double reachable_weight_ = 0;
+
+  std::mutex mu_;
+  std::mt19937_64 random_;  // mu_
+  std::shared_ptr<PendingStats> pending_ = std::make_shared<PendingStats>();
+};
+
+}  // namespace middlepipe::scheduler::traffic_split
