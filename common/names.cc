@@ -26,9 +26,7 @@ absl::Status ValidateName(absl::string_view what, absl::string_view name) {
       return invalid("may only contain lowercase letters, digits and '-'");
     }
   }
-  if (!absl::ascii_islower(static_cast<unsigned char>(name.front()))) {
-    return invalid("must start with a lowercase letter");
-  }
+  if (name.front() == '-') return invalid("must start with a lowercase letter or a digit");
   if (name.back() == '-') return invalid("must not end with '-'");
   return absl::OkStatus();
 }

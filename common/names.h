@@ -1,8 +1,9 @@
 // The one naming rule for everything a user names: users, middlepipes, apps, services.
 //
-// A name is 1-63 characters of lowercase letters, digits and '-', starts with a letter
-// and does not end with '-' (a DNS label, so names fit in host names, metric labels and
-// Cloud Foundry service names unchanged).
+// A name is 1-63 characters of lowercase letters, digits and '-', neither starting nor
+// ending with '-' (an RFC 1123 DNS label, so names fit in host names, metric labels and
+// Cloud Foundry service names unchanged, and a platform's lowercase GUIDs, which the
+// service broker uses for organizations and apps, are names too).
 #pragma once
 
 #include "absl/status/status.h"

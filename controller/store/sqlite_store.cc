@@ -48,6 +48,28 @@ constexpr const char* kMigrations[] = {
         PRIMARY KEY (user, app)
       ) WITHOUT ROWID;
     )sql",
+    // 1 -> 2: what the Open Service Broker API created, by the ids the platform gave.
+    R"sql(
+      CREATE TABLE broker_instances (
+        instance_id TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        middlepipe TEXT NOT NULL,
+        service_id TEXT NOT NULL,
+        plan_id TEXT NOT NULL,
+        parameters_json TEXT NOT NULL,
+        context_json TEXT NOT NULL,
+        originating_identity TEXT NOT NULL,
+        FOREIGN KEY (user, middlepipe) REFERENCES middlepipes (user, name)
+      ) WITHOUT ROWID;
+      CREATE TABLE broker_bindings (
+        binding_id TEXT PRIMARY KEY,
+        instance_id TEXT NOT NULL REFERENCES broker_instances (instance_id),
+        app TEXT NOT NULL,
+        service TEXT NOT NULL,
+        parameters_json TEXT NOT NULL,
+        originating_identity TEXT NOT NULL
+      ) WITHOUT ROWID;
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStore::kSchemaVersion,
               "one migration per schema version");
@@ -312,6 +334,90 @@ class SqliteTransaction final : public StoreTransaction {
     });
     if (!read.ok()) return read;
     return users;
+  }
+
+  absl::StatusOr<std::optional<v1::BrokerInstance>> GetBrokerInstance(
+      const std::string& instance_id) override {
+    Statement select(db_, R"sql(
+        SELECT instance_id, user, middlepipe, service_id, plan_id, parameters_json,
+               context_json, originating_identity
+        FROM broker_instances WHERE instance_id = ?)sql");
+    select.Bind(instance_id);
+    absl::StatusOr<bool> row = select.Next();
+    if (!row.ok()) return row.status();
+    if (!*row) return std::nullopt;
+    v1::BrokerInstance instance;
+    instance.set_instance_id(select.Text(0));
+    instance.set_user(select.Text(1));
+    instance.set_middlepipe(select.Text(2));
+    instance.set_service_id(select.Text(3));
+    instance.set_plan_id(select.Text(4));
+    instance.set_parameters_json(select.Text(5));
+    instance.set_context_json(select.Text(6));
+    instance.set_originating_identity(select.Text(7));
+    return instance;
+  }
+
+  absl::Status PutBrokerInstance(const v1::BrokerInstance& instance) override {
+    return Statement(db_, R"sql(
+        INSERT OR REPLACE INTO broker_instances
+          (instance_id, user, middlepipe, service_id, plan_id, parameters_json, context_json,
+           originating_identity)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?))sql")
+        .Bind(instance.instance_id())
+        .Bind(instance.user())
+        .Bind(instance.middlepipe())
+        .Bind(instance.service_id())
+        .Bind(instance.plan_id())
+        .Bind(instance.parameters_json())
+        .Bind(instance.context_json())
+        .Bind(instance.originating_identity())
+        .Execute();
+  }
+
+  absl::Status DeleteBrokerInstance(const std::string& instance_id) override {
+    return Statement(db_, "DELETE FROM broker_instances WHERE instance_id = ?")
+        .Bind(instance_id)
+        .Execute();
+  }
+
+  absl::StatusOr<std::optional<v1::BrokerBinding>> GetBrokerBinding(
+      const std::string& binding_id) override {
+    Statement select(db_, R"sql(
+        SELECT binding_id, instance_id, app, service, parameters_json, originating_identity
+        FROM broker_bindings WHERE binding_id = ?)sql");
+    select.Bind(binding_id);
+    absl::StatusOr<bool> row = select.Next();
+    if (!row.ok()) return row.status();
+    if (!*row) return std::nullopt;
+    v1::BrokerBinding binding;
+    binding.set_binding_id(select.Text(0));
+    binding.set_instance_id(select.Text(1));
+    binding.set_app(select.Text(2));
+    binding.set_service(select.Text(3));
+    binding.set_parameters_json(select.Text(4));
+    binding.set_originating_identity(select.Text(5));
+    return binding;
+  }
+
+  absl::Status PutBrokerBinding(const v1::BrokerBinding& binding) override {
+    return Statement(db_, R"sql(
+        INSERT OR REPLACE INTO broker_bindings
+          (binding_id, instance_id, app, service, parameters_json, originating_identity)
+        VALUES (?, ?, ?, ?, ?, ?))sql")
+        .Bind(binding.binding_id())
+        .Bind(binding.instance_id())
+        .Bind(binding.app())
+        .Bind(binding.service())
+        .Bind(binding.parameters_json())
+        .Bind(binding.originating_identity())
+        .Execute();
+  }
+
+  absl::Status DeleteBrokerBinding(const std::string& binding_id) override {
+    return Statement(db_, "DELETE FROM broker_bindings WHERE binding_id = ?")
+        .Bind(binding_id)
+        .Execute();
   }
 
  private:

@@ -21,7 +21,7 @@ namespace middlepipe::controller {
 class SqliteStore final : public Store {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating if missing) the store at `path` and migrates it.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);

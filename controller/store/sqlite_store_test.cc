@@ -152,6 +152,49 @@ TEST_F(SqliteStoreTest, ABindingNeedsItsMiddlepipe) {
   EXPECT_NE(status.message().find("FOREIGN KEY"), absl::string_view::npos) << status;
 }
 
+TEST_F(SqliteStoreTest, KeepsWhatTheServiceBrokerMadeAcrossReopen) {
+  v1::BrokerInstance instance;
+  instance.set_instance_id("9a1b-instance");
+  instance.set_user("org-1");
+  instance.set_middlepipe("orders-breaker");
+  instance.set_service_id("s");
+  instance.set_plan_id("p");
+  instance.set_parameters_json("{}");
+  instance.set_context_json(R"({"platform":"cloudfoundry"})");
+  v1::BrokerBinding binding;
+  binding.set_binding_id("9a1b-binding");
+  binding.set_instance_id("9a1b-instance");
+  binding.set_app("web");
+  binding.set_service("orders");
+  binding.set_parameters_json(R"({"service":"orders"})");
+  binding.set_originating_identity("cloudfoundry eyJ1c2VyX2lkIjoiMSJ9");
+  ASSERT_TRUE(store_
+                  ->Transact([&](StoreTransaction& tx) {
+                    EXPECT_TRUE(tx.PutMiddlepipe("org-1", Breaker("orders-breaker")).ok());
+                    EXPECT_TRUE(tx.PutBrokerInstance(instance).ok());
+                    return tx.PutBrokerBinding(binding);
+                  })
+                  .ok());
+  store_.reset();
+  store_ = *SqliteStore::Open(path_);
+  ASSERT_TRUE(store_
+                  ->DryRun([&](StoreTransaction& tx) {
+                    auto got = tx.GetBrokerInstance("9a1b-instance");
+                    EXPECT_TRUE(got.ok() && got->has_value() &&
+                                (*got)->SerializeAsString() == instance.SerializeAsString());
+                    auto bound = tx.GetBrokerBinding("9a1b-binding");
+                    EXPECT_TRUE(bound.ok() && bound->has_value() &&
+                                (*bound)->SerializeAsString() == binding.SerializeAsString());
+                    EXPECT_FALSE(tx.DeleteBrokerInstance("9a1b-instance").ok())
+                        << "an instance with bindings cannot go";
+                    EXPECT_TRUE(tx.DeleteBrokerBinding("9a1b-binding").ok());
+                    EXPECT_TRUE(tx.DeleteBrokerInstance("9a1b-instance").ok());
+                    EXPECT_FALSE(tx.GetBrokerInstance("9a1b-instance")->has_value());
+                    return absl::OkStatus();
+                  })
+                  .ok());
+}
+
 TEST_F(SqliteStoreTest, UsesWalAndIsAtTheCurrentSchemaVersion) {
   store_.reset();
   sqlite3* db = nullptr;
@@ -178,7 +221,7 @@ TEST_F(SqliteStoreTest, RefusesAStoreFromANewerController) {
 
   auto reopened = SqliteStore::Open(path_);
   ASSERT_FALSE(reopened.ok());
-  EXPECT_NE(reopened.status().message().find("schema version 99, newer than this controller's 1"),
+  EXPECT_NE(reopened.status().message().find("schema version 99, newer than this controller's 2"),
             absl::string_view::npos)
       << reopened.status();
 }

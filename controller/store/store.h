@@ -54,6 +54,19 @@ class StoreTransaction {
   // Apps the store has an epoch for, sorted.
   virtual absl::StatusOr<std::vector<std::string>> ListApps(const std::string& user) = 0;
 
+  // What the service broker created, by the ids the platform gave (global, not per
+  // user: a platform's ids are unique across its organizations).
+  virtual absl::StatusOr<std::optional<v1::BrokerInstance>> GetBrokerInstance(
+      const std::string& instance_id) = 0;
+  // Inserts or replaces; the instance's middlepipe must exist.
+  virtual absl::Status PutBrokerInstance(const v1::BrokerInstance& instance) = 0;
+  // Deletes it; its bindings must be deleted first.
+  virtual absl::Status DeleteBrokerInstance(const std::string& instance_id) = 0;
+  virtual absl::StatusOr<std::optional<v1::BrokerBinding>> GetBrokerBinding(
+      const std::string& binding_id) = 0;
+  virtual absl::Status PutBrokerBinding(const v1::BrokerBinding& binding) = 0;
+  virtual absl::Status DeleteBrokerBinding(const std::string& binding_id) = 0;
+
   // Users that own at least one middlepipe, sorted (the controller starts their
   // aggregators when it starts).
   virtual absl::StatusOr<std::vector<std::string>> ListUsersWithMiddlepipes() = 0;

@@ -25,7 +25,7 @@ KindDescriptor Kind() {
           "additionalProperties": false,
           "required": ["service", "weight"],
           "properties": {
-            "service": {"type": "string", "pattern": "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"},
+            "service": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
             "weight": {"type": "number", "minimum": 0}
           }
         }
