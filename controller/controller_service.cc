@@ -15,6 +15,18 @@
 namespace middlepipe::controller {
 namespace {
 
+// `mutation`, then `also` in the same transaction (when there is one): both are stored
+// or neither.
+ChangeCoordinator::Mutation AlsoIn(ChangeCoordinator::Mutation mutation,
+                                   const ChangeCoordinator::Mutation& also) {
+  if (!also) return mutation;
+  return [mutation = std::move(mutation), &also](StoreTransaction& tx) -> absl::Status {
+    if (absl::Status done = mutation(tx); !done.ok()) return done;
+    return also(tx);
+  };
+}
+
+
 absl::Status NotFound(absl::string_view what, absl::string_view name) {
   return absl::NotFoundError(absl::StrCat(what, " \"", name, "\" not found"));
 }
@@ -110,108 +122,126 @@ grpc::Status ControllerService::ListKinds(grpc::ServerContext* context,
 }
 
 grpc::Status ControllerService::CreateMiddlepipe(grpc::ServerContext* context,
-                                                 const v1::CreateMiddlepipeRequest* request,
-                                                 v1::CreateMiddlepipeResponse* response) {
-  return AsUser(context, "CreateMiddlepipe", [&](const std::string& user) -> absl::Status {
-    if (absl::Status name = ValidateName("middlepipe name", request->name()); !name.ok()) {
-      return name;
-    }
-    absl::StatusOr<std::string> config = kinds_->ValidateConfig(request->kind(), request->config_json());
-    if (!config.ok()) return config.status();
-    v1::Middlepipe middlepipe;
-    middlepipe.set_name(request->name());
-    middlepipe.set_kind(request->kind());
-    middlepipe.set_config_json(*config);
-    middlepipe.set_generation(1);
-    middlepipe.set_created_unix_ms(NowUnixMillis());
-    middlepipe.set_updated_unix_ms(middlepipe.created_unix_ms());
-    absl::StatusOr<v1::Rollout> rollout =
-        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
-          absl::StatusOr<std::optional<v1::Middlepipe>> existing =
-              tx.GetMiddlepipe(user, middlepipe.name());
-          if (!existing.ok()) return existing.status();
-          if (existing->has_value()) {
-            return absl::AlreadyExistsError(
-                absl::StrCat("middlepipe \"", middlepipe.name(), "\" already exists (kind ",
-                             (*existing)->kind(), ")"));
-          }
-          if (absl::Status referenced =
-                  RequireReferencedServices(tx, user, middlepipe.kind(), middlepipe.config_json());
-              !referenced.ok()) {
-            return referenced;
-          }
-          return tx.PutMiddlepipe(user, middlepipe);
-        });
-    if (!rollout.ok()) return rollout.status();
-    aggregators_->EnsureRunning(user);  // the user's first middlepipe starts it
-    *response->mutable_middlepipe() = middlepipe;
-    return absl::OkStatus();
+                                         const v1::CreateMiddlepipeRequest* request,
+                                         v1::CreateMiddlepipeResponse* response) {
+  return AsUser(context, "CreateMiddlepipe", [&](const std::string& user) {
+    return CreateMiddlepipeAs(user, request, response);
   });
+}
+
+absl::Status ControllerService::CreateMiddlepipeAs(const std::string& user, const v1::CreateMiddlepipeRequest* request,
+                                           v1::CreateMiddlepipeResponse* response,
+                                           const ChangeCoordinator::Mutation& also) {
+  if (absl::Status name = ValidateName("middlepipe name", request->name()); !name.ok()) {
+    return name;
+  }
+  absl::StatusOr<std::string> config = kinds_->ValidateConfig(request->kind(), request->config_json());
+  if (!config.ok()) return config.status();
+  v1::Middlepipe middlepipe;
+  middlepipe.set_name(request->name());
+  middlepipe.set_kind(request->kind());
+  middlepipe.set_config_json(*config);
+  middlepipe.set_generation(1);
+  middlepipe.set_created_unix_ms(NowUnixMillis());
+  middlepipe.set_updated_unix_ms(middlepipe.created_unix_ms());
+  absl::StatusOr<v1::Rollout> rollout =
+      coordinator_->Apply(user, AlsoIn([&](StoreTransaction& tx) -> absl::Status {
+        absl::StatusOr<std::optional<v1::Middlepipe>> existing =
+            tx.GetMiddlepipe(user, middlepipe.name());
+        if (!existing.ok()) return existing.status();
+        if (existing->has_value()) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("middlepipe \"", middlepipe.name(), "\" already exists (kind ",
+                           (*existing)->kind(), ")"));
+        }
+        if (absl::Status referenced =
+                RequireReferencedServices(tx, user, middlepipe.kind(), middlepipe.config_json());
+            !referenced.ok()) {
+          return referenced;
+        }
+        return tx.PutMiddlepipe(user, middlepipe);
+      }, also));
+  if (!rollout.ok()) return rollout.status();
+  aggregators_->EnsureRunning(user);  // the user's first middlepipe starts it
+  *response->mutable_middlepipe() = middlepipe;
+  return absl::OkStatus();
 }
 
 grpc::Status ControllerService::UpdateMiddlepipe(grpc::ServerContext* context,
-                                                 const v1::UpdateMiddlepipeRequest* request,
-                                                 v1::UpdateMiddlepipeResponse* response) {
-  return AsUser(context, "UpdateMiddlepipe", [&](const std::string& user) -> absl::Status {
-    const int64_t now = NowUnixMillis();
-    v1::Middlepipe updated;
-    absl::StatusOr<v1::Rollout> rollout =
-        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
-          absl::StatusOr<v1::Middlepipe> existing = ExistingMiddlepipe(tx, user, request->name());
-          if (!existing.ok()) return existing.status();
-          absl::StatusOr<std::string> config =
-              kinds_->ValidateConfig(existing->kind(), request->config_json());
-          if (!config.ok()) return config.status();
-          updated = *existing;
-          if (*config == updated.config_json()) return absl::OkStatus();  // nothing to do
-          if (absl::Status referenced = RequireReferencedServices(tx, user, updated.kind(), *config);
-              !referenced.ok()) {
-            return referenced;
-          }
-          updated.set_config_json(*config);
-          updated.set_generation(updated.generation() + 1);
-          updated.set_updated_unix_ms(now);
-          return tx.PutMiddlepipe(user, updated);
-        });
-    if (!rollout.ok()) return rollout.status();
-    *response->mutable_middlepipe() = updated;
-    *response->mutable_rollout() = *rollout;
-    return absl::OkStatus();
+                                         const v1::UpdateMiddlepipeRequest* request,
+                                         v1::UpdateMiddlepipeResponse* response) {
+  return AsUser(context, "UpdateMiddlepipe", [&](const std::string& user) {
+    return UpdateMiddlepipeAs(user, request, response);
   });
 }
 
+absl::Status ControllerService::UpdateMiddlepipeAs(const std::string& user, const v1::UpdateMiddlepipeRequest* request,
+                                           v1::UpdateMiddlepipeResponse* response,
+                                           const ChangeCoordinator::Mutation& also) {
+  const int64_t now = NowUnixMillis();
+  v1::Middlepipe updated;
+  absl::StatusOr<v1::Rollout> rollout =
+      coordinator_->Apply(user, AlsoIn([&](StoreTransaction& tx) -> absl::Status {
+        absl::StatusOr<v1::Middlepipe> existing = ExistingMiddlepipe(tx, user, request->name());
+        if (!existing.ok()) return existing.status();
+        absl::StatusOr<std::string> config =
+            kinds_->ValidateConfig(existing->kind(), request->config_json());
+        if (!config.ok()) return config.status();
+        updated = *existing;
+        if (*config == updated.config_json()) return absl::OkStatus();  // nothing to do
+        if (absl::Status referenced = RequireReferencedServices(tx, user, updated.kind(), *config);
+            !referenced.ok()) {
+          return referenced;
+        }
+        updated.set_config_json(*config);
+        updated.set_generation(updated.generation() + 1);
+        updated.set_updated_unix_ms(now);
+        return tx.PutMiddlepipe(user, updated);
+      }, also));
+  if (!rollout.ok()) return rollout.status();
+  *response->mutable_middlepipe() = updated;
+  *response->mutable_rollout() = *rollout;
+  return absl::OkStatus();
+}
+
 grpc::Status ControllerService::DeleteMiddlepipe(grpc::ServerContext* context,
-                                                 const v1::DeleteMiddlepipeRequest* request,
-                                                 v1::DeleteMiddlepipeResponse* response) {
-  return AsUser(context, "DeleteMiddlepipe", [&](const std::string& user) -> absl::Status {
-    absl::StatusOr<v1::Rollout> rollout =
-        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
-          absl::StatusOr<v1::Middlepipe> existing = ExistingMiddlepipe(tx, user, request->name());
-          if (!existing.ok()) return existing.status();
-          absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
-          if (!bindings.ok()) return bindings.status();
-          std::vector<v1::Binding> own;
-          for (const v1::Binding& binding : *bindings) {
-            if (binding.middlepipe() == request->name()) own.push_back(binding);
-          }
-          if (!own.empty() && !request->force()) {
-            std::vector<std::string> where;
-            for (const v1::Binding& binding : own) where.push_back(Arrow(binding));
-            return absl::FailedPreconditionError(absl::StrCat(
-                "middlepipe \"", request->name(), "\" is bound (", absl::StrJoin(where, ", "),
-                "); unbind it first, or delete with --force to unbind it everywhere"));
-          }
-          for (const v1::Binding& binding : own) {
-            if (absl::Status deleted = tx.DeleteBinding(user, binding); !deleted.ok()) {
-              return deleted;
-            }
-          }
-          return tx.DeleteMiddlepipe(user, request->name());
-        });
-    if (!rollout.ok()) return rollout.status();
-    *response->mutable_rollout() = *rollout;
-    return absl::OkStatus();
+                                         const v1::DeleteMiddlepipeRequest* request,
+                                         v1::DeleteMiddlepipeResponse* response) {
+  return AsUser(context, "DeleteMiddlepipe", [&](const std::string& user) {
+    return DeleteMiddlepipeAs(user, request, response);
   });
+}
+
+absl::Status ControllerService::DeleteMiddlepipeAs(const std::string& user, const v1::DeleteMiddlepipeRequest* request,
+                                           v1::DeleteMiddlepipeResponse* response,
+                                           const ChangeCoordinator::Mutation& also) {
+  absl::StatusOr<v1::Rollout> rollout =
+      coordinator_->Apply(user, AlsoIn([&](StoreTransaction& tx) -> absl::Status {
+        absl::StatusOr<v1::Middlepipe> existing = ExistingMiddlepipe(tx, user, request->name());
+        if (!existing.ok()) return existing.status();
+        absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
+        if (!bindings.ok()) return bindings.status();
+        std::vector<v1::Binding> own;
+        for (const v1::Binding& binding : *bindings) {
+          if (binding.middlepipe() == request->name()) own.push_back(binding);
+        }
+        if (!own.empty() && !request->force()) {
+          std::vector<std::string> where;
+          for (const v1::Binding& binding : own) where.push_back(Arrow(binding));
+          return absl::FailedPreconditionError(absl::StrCat(
+              "middlepipe \"", request->name(), "\" is bound (", absl::StrJoin(where, ", "),
+              "); unbind it first, or delete with --force to unbind it everywhere"));
+        }
+        for (const v1::Binding& binding : own) {
+          if (absl::Status deleted = tx.DeleteBinding(user, binding); !deleted.ok()) {
+            return deleted;
+          }
+        }
+        return tx.DeleteMiddlepipe(user, request->name());
+      }, also));
+  if (!rollout.ok()) return rollout.status();
+  *response->mutable_rollout() = *rollout;
+  return absl::OkStatus();
 }
 
 grpc::Status ControllerService::ListMiddlepipes(grpc::ServerContext* context,
@@ -279,74 +309,86 @@ grpc::Status ControllerService::GetMiddlepipe(grpc::ServerContext* context,
 }
 
 grpc::Status ControllerService::BindMiddlepipe(grpc::ServerContext* context,
-                                               const v1::BindMiddlepipeRequest* request,
-                                               v1::BindMiddlepipeResponse* response) {
-  return AsUser(context, "BindMiddlepipe", [&](const std::string& user) -> absl::Status {
-    for (const auto& [what, name] : {std::pair{"app name", &request->app()},
-                                     std::pair{"service name", &request->service()}}) {
-      if (absl::Status valid = ValidateName(what, *name); !valid.ok()) return valid;
-    }
-    if (request->app() == request->service()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("app \"", request->app(), "\" cannot be bound to itself"));
-    }
-    v1::Binding binding;
-    absl::StatusOr<v1::Rollout> rollout =
-        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
-          absl::StatusOr<v1::Middlepipe> middlepipe = ExistingMiddlepipe(tx, user, request->name());
-          if (!middlepipe.ok()) return middlepipe.status();
-          if (absl::Status exists = RequireService(tx, user, request->service()); !exists.ok()) {
-            return exists;
-          }
-          absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
-          if (!bindings.ok()) return bindings.status();
-          int32_t next_position = 0;
-          for (const v1::Binding& existing : *bindings) {
-            if (existing.app() != request->app() || existing.service() != request->service()) {
-              continue;
-            }
-            if (existing.middlepipe() == request->name() && !request->has_position()) {
-              return absl::AlreadyExistsError(absl::StrCat(
-                  "middlepipe \"", request->name(), "\" is already bound to ", Arrow(existing),
-                  " at position ", existing.position()));
-            }
-            next_position = std::max(next_position, existing.position() + 1);
-          }
-          binding.set_middlepipe(request->name());
-          binding.set_app(request->app());
-          binding.set_service(request->service());
-          binding.set_position(request->has_position() ? request->position() : next_position);
-          return tx.PutBinding(user, binding);
-        });
-    if (!rollout.ok()) return rollout.status();
-    *response->mutable_binding() = binding;
-    *response->mutable_rollout() = *rollout;
-    return absl::OkStatus();
+                                         const v1::BindMiddlepipeRequest* request,
+                                         v1::BindMiddlepipeResponse* response) {
+  return AsUser(context, "BindMiddlepipe", [&](const std::string& user) {
+    return BindMiddlepipeAs(user, request, response);
   });
 }
 
-grpc::Status ControllerService::UnbindMiddlepipe(grpc::ServerContext* context,
-                                                 const v1::UnbindMiddlepipeRequest* request,
-                                                 v1::UnbindMiddlepipeResponse* response) {
-  return AsUser(context, "UnbindMiddlepipe", [&](const std::string& user) -> absl::Status {
-    absl::StatusOr<v1::Rollout> rollout =
-        coordinator_->Apply(user, [&](StoreTransaction& tx) -> absl::Status {
-          absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
-          if (!bindings.ok()) return bindings.status();
-          for (const v1::Binding& binding : *bindings) {
-            if (binding.middlepipe() == request->name() && binding.app() == request->app() &&
-                binding.service() == request->service()) {
-              return tx.DeleteBinding(user, binding);
-            }
+absl::Status ControllerService::BindMiddlepipeAs(const std::string& user, const v1::BindMiddlepipeRequest* request,
+                                           v1::BindMiddlepipeResponse* response,
+                                           const ChangeCoordinator::Mutation& also) {
+  for (const auto& [what, name] : {std::pair{"app name", &request->app()},
+                                   std::pair{"service name", &request->service()}}) {
+    if (absl::Status valid = ValidateName(what, *name); !valid.ok()) return valid;
+  }
+  if (request->app() == request->service()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("app \"", request->app(), "\" cannot be bound to itself"));
+  }
+  v1::Binding binding;
+  absl::StatusOr<v1::Rollout> rollout =
+      coordinator_->Apply(user, AlsoIn([&](StoreTransaction& tx) -> absl::Status {
+        absl::StatusOr<v1::Middlepipe> middlepipe = ExistingMiddlepipe(tx, user, request->name());
+        if (!middlepipe.ok()) return middlepipe.status();
+        if (absl::Status exists = RequireService(tx, user, request->service()); !exists.ok()) {
+          return exists;
+        }
+        absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
+        if (!bindings.ok()) return bindings.status();
+        int32_t next_position = 0;
+        for (const v1::Binding& existing : *bindings) {
+          if (existing.app() != request->app() || existing.service() != request->service()) {
+            continue;
           }
-          return absl::NotFoundError(absl::StrCat("middlepipe \"", request->name(),
-                                                  "\" is not bound to ", request->app(), " -> ",
-                                                  request->service()));
-        });
-    if (!rollout.ok()) return rollout.status();
-    *response->mutable_rollout() = *rollout;
-    return absl::OkStatus();
+          if (existing.middlepipe() == request->name() && !request->has_position()) {
+            return absl::AlreadyExistsError(absl::StrCat(
+                "middlepipe \"", request->name(), "\" is already bound to ", Arrow(existing),
+                " at position ", existing.position()));
+          }
+          next_position = std::max(next_position, existing.position() + 1);
+        }
+        binding.set_middlepipe(request->name());
+        binding.set_app(request->app());
+        binding.set_service(request->service());
+        binding.set_position(request->has_position() ? request->position() : next_position);
+        return tx.PutBinding(user, binding);
+      }, also));
+  if (!rollout.ok()) return rollout.status();
+  *response->mutable_binding() = binding;
+  *response->mutable_rollout() = *rollout;
+  return absl::OkStatus();
+}
+
+grpc::Status ControllerService::UnbindMiddlepipe(grpc::ServerContext* context,
+                                         const v1::UnbindMiddlepipeRequest* request,
+                                         v1::UnbindMiddlepipeResponse* response) {
+  return AsUser(context, "UnbindMiddlepipe", [&](const std::string& user) {
+    return UnbindMiddlepipeAs(user, request, response);
   });
+}
+
+absl::Status ControllerService::UnbindMiddlepipeAs(const std::string& user, const v1::UnbindMiddlepipeRequest* request,
+                                           v1::UnbindMiddlepipeResponse* response,
+                                           const ChangeCoordinator::Mutation& also) {
+  absl::StatusOr<v1::Rollout> rollout =
+      coordinator_->Apply(user, AlsoIn([&](StoreTransaction& tx) -> absl::Status {
+        absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
+        if (!bindings.ok()) return bindings.status();
+        for (const v1::Binding& binding : *bindings) {
+          if (binding.middlepipe() == request->name() && binding.app() == request->app() &&
+              binding.service() == request->service()) {
+            return tx.DeleteBinding(user, binding);
+          }
+        }
+        return absl::NotFoundError(absl::StrCat("middlepipe \"", request->name(),
+                                                "\" is not bound to ", request->app(), " -> ",
+                                                request->service()));
+      }, also));
+  if (!rollout.ok()) return rollout.status();
+  *response->mutable_rollout() = *rollout;
+  return absl::OkStatus();
 }
 
 grpc::Status ControllerService::GetChain(grpc::ServerContext* context,

@@ -63,6 +63,21 @@ class ControllerService final : public v1::Controller::Service {
   grpc::Status ListApps(grpc::ServerContext* context, const v1::ListAppsRequest* request,
                         v1::ListAppsResponse* response) override;
 
+  // The changes behind the RPCs above, for a caller already authenticated as `user` (the
+  // service broker makes them too). `also` runs in the same transaction after the
+  // change's own writes, both times the coordinator runs it (e.g. the broker's record of
+  // what it made), so both are stored or neither.
+  absl::Status CreateMiddlepipeAs(const std::string& user, const v1::CreateMiddlepipeRequest* request,
+               v1::CreateMiddlepipeResponse* response, const ChangeCoordinator::Mutation& also = nullptr);
+  absl::Status UpdateMiddlepipeAs(const std::string& user, const v1::UpdateMiddlepipeRequest* request,
+               v1::UpdateMiddlepipeResponse* response, const ChangeCoordinator::Mutation& also = nullptr);
+  absl::Status DeleteMiddlepipeAs(const std::string& user, const v1::DeleteMiddlepipeRequest* request,
+               v1::DeleteMiddlepipeResponse* response, const ChangeCoordinator::Mutation& also = nullptr);
+  absl::Status BindMiddlepipeAs(const std::string& user, const v1::BindMiddlepipeRequest* request,
+               v1::BindMiddlepipeResponse* response, const ChangeCoordinator::Mutation& also = nullptr);
+  absl::Status UnbindMiddlepipeAs(const std::string& user, const v1::UnbindMiddlepipeRequest* request,
+               v1::UnbindMiddlepipeResponse* response, const ChangeCoordinator::Mutation& also = nullptr);
+
  private:
   // Authenticates the caller, runs `body` as that user, counts the call.
   grpc::Status AsUser(grpc::ServerContext* context, const char* method,

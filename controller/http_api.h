@@ -1,5 +1,5 @@
-// The controller's HTTP side: /healthz and /metrics (Prometheus text format) now; the
-// Open Service Broker API (/v2/...) and the dashboard (/) mount here too.
+// The controller's HTTP side: /healthz and /metrics (Prometheus text format); the Open
+// Service Broker API (/v2/..., controller/broker) mounts here too.
 #pragma once
 
 #include <atomic>
@@ -10,6 +10,10 @@
 #include "common/address.h"
 #include "common/http_server.h"
 #include "common/logger.h"
+
+namespace httplib {
+class Server;
+}
 
 namespace middlepipe::controller {
 
@@ -28,6 +32,9 @@ class HttpApi {
 
   // Stops accepting, finishes in-flight requests, joins the thread. Idempotent.
   void Stop() { server_.Stop(); }
+
+  // For other parts to add their routes (the service broker), before Start().
+  httplib::Server& routes() { return server_.routes(); }
 
  private:
   void Routes();

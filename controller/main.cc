@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "common/address.h"
 #include "common/command_line.h"
 #include "common/files.h"
@@ -17,6 +18,7 @@
 #include "controller/agents/agent_registry.h"
 #include "controller/aggregator_configurer.h"
 #include "controller/aggregator_supervisor.h"
+#include "controller/broker/service_broker.h"
 #include "controller/agents/agent_service.h"
 #include "controller/change_coordinator.h"
 #include "controller/controller_metrics.h"
@@ -41,7 +43,30 @@ struct Options {
   uint32_t heartbeat_interval_ms = 1000;
   uint32_t rollout_timeout_ms = 3000;
   std::string aggregator_binary;  // empty: next to this binary
+  std::string broker_user;           // empty: the service broker is off
+  std::string broker_password_file;
 };
+
+// The broker's credentials: the user from the flag, the password from the file's first
+// line (a file, so it is not in the process list).
+absl::StatusOr<broker::BrokerCredentials> LoadBrokerCredentials(const Options& options) {
+  if (options.broker_user.empty() != options.broker_password_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--broker-user and --broker-password-file go together (both, or neither to turn the "
+        "service broker off)");
+  }
+  absl::StatusOr<std::string> contents = ReadFile(options.broker_password_file);
+  if (!contents.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--broker-password-file: ", contents.status().message()));
+  }
+  std::string password = contents->substr(0, contents->find('\n'));
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--broker-password-file ", options.broker_password_file,
+                                                   ": the first line (the password) is empty"));
+  }
+  return broker::BrokerCredentials{options.broker_user, password};
+}
 
 // mp-aggregator next to this binary: installed side by side, or in Bazel's output tree.
 std::string FindAggregatorBinary() {
@@ -70,6 +95,12 @@ int Run(const Options& options) {
   }
   absl::StatusOr<TokenTable> tokens = LoadTokens(options.tokens_file, options.data_dir);
   if (!tokens.ok()) return Fail(kProgram, tokens.status(), std::cerr);
+  std::optional<broker::BrokerCredentials> broker_credentials;
+  if (!options.broker_user.empty() || !options.broker_password_file.empty()) {
+    absl::StatusOr<broker::BrokerCredentials> loaded = LoadBrokerCredentials(options);
+    if (!loaded.ok()) return Fail(kProgram, loaded.status(), std::cerr);
+    broker_credentials = *std::move(loaded);
+  }
 
   const std::string store_path = options.data_dir + "/controller.db";
   absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(store_path);
@@ -123,6 +154,13 @@ int Run(const Options& options) {
       StartGrpcServer(*grpc_address, {&controller_service, &agent_service});
   if (!grpc.ok()) return Fail(kProgram, grpc.status(), std::cerr);
   HttpApi http(&logger, [&metrics] { return metrics.Render(); });
+  std::optional<broker::ServiceBroker> service_broker;
+  if (broker_credentials.has_value()) {
+    service_broker.emplace(*broker_credentials, &controller_service, store->get(), &*kinds, &logger);
+    service_broker->Mount(http.routes());
+  } else {
+    broker::MountDisabledBroker(http.routes());
+  }
   absl::StatusOr<Address> http_bound = http.Start(*http_address);
   if (!http_bound.ok()) {
     grpc->Stop();
@@ -136,6 +174,9 @@ int Run(const Options& options) {
               options.tokens_file ? " from " + *options.tokens_file : " (admin-token)");
   logger.Info("grpc listening on ", grpc->bound.ToString());
   logger.Info("http listening on ", http_bound->ToString());
+  logger.Info(broker_credentials
+                  ? "service broker on /v2 for broker user " + broker_credentials->user
+                  : std::string("service broker off (no --broker-user)"));
 
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
@@ -175,6 +216,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--aggregator-binary", options.aggregator_binary,
                  "mp-aggregator to run per user (default: next to this binary; none: disable)");
+  app.add_option("--broker-user", options.broker_user,
+                 "User name platforms authenticate to the Open Service Broker API (/v2) with");
+  app.add_option("--broker-password-file", options.broker_password_file,
+                 "File whose first line is the service broker's password");
   app.add_option("--store", options.store, "Store backend")
       ->check(CLI::IsMember({"sqlite"}))
       ->capture_default_str();

@@ -60,10 +60,12 @@ constexpr const char* kMigrations[] = {
         context_json TEXT NOT NULL,
         originating_identity TEXT NOT NULL,
         FOREIGN KEY (user, middlepipe) REFERENCES middlepipes (user, name)
+          DEFERRABLE INITIALLY DEFERRED
       ) WITHOUT ROWID;
       CREATE TABLE broker_bindings (
         binding_id TEXT PRIMARY KEY,
-        instance_id TEXT NOT NULL REFERENCES broker_instances (instance_id),
+        instance_id TEXT NOT NULL REFERENCES broker_instances (instance_id)
+            DEFERRABLE INITIALLY DEFERRED,
         app TEXT NOT NULL,
         service TEXT NOT NULL,
         parameters_json TEXT NOT NULL,

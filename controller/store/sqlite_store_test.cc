@@ -185,14 +185,31 @@ TEST_F(SqliteStoreTest, KeepsWhatTheServiceBrokerMadeAcrossReopen) {
                     auto bound = tx.GetBrokerBinding("9a1b-binding");
                     EXPECT_TRUE(bound.ok() && bound->has_value() &&
                                 (*bound)->SerializeAsString() == binding.SerializeAsString());
-                    EXPECT_FALSE(tx.DeleteBrokerInstance("9a1b-instance").ok())
-                        << "an instance with bindings cannot go";
                     EXPECT_TRUE(tx.DeleteBrokerBinding("9a1b-binding").ok());
                     EXPECT_TRUE(tx.DeleteBrokerInstance("9a1b-instance").ok());
                     EXPECT_FALSE(tx.GetBrokerInstance("9a1b-instance")->has_value());
                     return absl::OkStatus();
                   })
                   .ok());
+}
+
+TEST_F(SqliteStoreTest, ABrokerInstanceNeedsItsMiddlepipeWhenTheTransactionEnds) {
+  v1::BrokerInstance instance;
+  instance.set_instance_id("i");
+  instance.set_user("org-1");
+  instance.set_middlepipe("orders-breaker");
+  absl::Status orphan = store_->Transact([&](StoreTransaction& tx) { return tx.PutBrokerInstance(instance); });
+  EXPECT_NE(orphan.message().find("FOREIGN KEY"), absl::string_view::npos) << orphan;
+  // Order within the transaction does not matter: the record may come first.
+  EXPECT_TRUE(store_
+                  ->Transact([&](StoreTransaction& tx) {
+                    EXPECT_TRUE(tx.PutBrokerInstance(instance).ok());
+                    return tx.PutMiddlepipe("org-1", Breaker("orders-breaker"));
+                  })
+                  .ok());
+  absl::Status dangling = store_->Transact(
+      [&](StoreTransaction& tx) { return tx.DeleteMiddlepipe("org-1", "orders-breaker"); });
+  EXPECT_NE(dangling.message().find("FOREIGN KEY"), absl::string_view::npos) << dangling;
 }
 
 TEST_F(SqliteStoreTest, UsesWalAndIsAtTheCurrentSchemaVersion) {

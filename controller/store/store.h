@@ -58,9 +58,9 @@ class StoreTransaction {
   // user: a platform's ids are unique across its organizations).
   virtual absl::StatusOr<std::optional<v1::BrokerInstance>> GetBrokerInstance(
       const std::string& instance_id) = 0;
-  // Inserts or replaces; the instance's middlepipe must exist.
+  // Inserts or replaces; the instance's middlepipe must exist when the transaction ends.
   virtual absl::Status PutBrokerInstance(const v1::BrokerInstance& instance) = 0;
-  // Deletes it; its bindings must be deleted first.
+  // Deletes it; its bindings must be gone when the transaction ends.
   virtual absl::Status DeleteBrokerInstance(const std::string& instance_id) = 0;
   virtual absl::StatusOr<std::optional<v1::BrokerBinding>> GetBrokerBinding(
       const std::string& binding_id) = 0;
