@@ -119,16 +119,16 @@ TEST_F(AgentTest, RunsCommittedChainsAndRefusesWhatItCannotBuild) {
   ASSERT_TRUE(CreateAndBind("monitor", "watch", "{}").ok());
   EXPECT_EQ(last_rollout_.instances_applied(), 2u);
 
-  // A kind this agent has no filter for: the change fails and names the instance.
-  absl::Status refused =
-      CreateAndBind("traffic-split", "split", R"({"routes":[{"service":"orders","weight":1}]})");
+  // A kind this agent cannot run (the packet path is not in it yet): the change fails
+  // and names the instance.
+  absl::Status refused = CreateAndBind("accounting", "acct", "{}");
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(refused.message().find("instance web/0 cannot build epoch 3: split: this agent has "
-                                   "no filter for kind traffic-split yet"),
+  EXPECT_NE(refused.message().find("instance web/0 cannot build epoch 3: acct: packet-level "
+                                   "filters (accounting) are not supported by this agent yet"),
             absl::string_view::npos)
       << refused.message();
   EXPECT_TRUE(first.WaitForStderrLine(
-      "mp-agent WARNING cannot build epoch 3: split: this agent has no filter", seconds(5)))
+      "mp-agent WARNING cannot build epoch 3: acct: packet-level filters", seconds(5)))
       << first.Stderr();
   EXPECT_TRUE(WaitReady(2, 2)) << "agents left their committed epoch";
 

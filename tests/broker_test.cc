@@ -221,6 +221,8 @@ TEST_F(BrokerTest, UpdateChangesTheConfigOrNothing) {
   EXPECT_EQ(updated.status, 200);
   EXPECT_EQ(updated.body, nlohmann::json::object());
   EXPECT_NE(Middlepipes()[0].middlepipe().config_json().find("\"open_ms\":900"), std::string::npos);
+  EXPECT_NE(Middlepipes()[0].middlepipe().config_json().find("\"min_requests\":5"), std::string::npos)
+      << "an update changes the parameters it names and keeps the others";
   EXPECT_EQ(Send("GET", InstancePath()).body["parameters"]["open_ms"], 900);
 }
 

@@ -252,6 +252,10 @@ void ServiceBroker::Serve(const httplib::Request& request, httplib::Response& re
                     call.originating_identity.empty() ? "" : " for ", call.originating_identity);
     }
   }
+  if (request.has_header("X-Broker-API-Request-Identity")) {  // for the platform's tracing
+    response.set_header("X-Broker-API-Request-Identity",
+                        request.get_header_value("X-Broker-API-Request-Identity"));
+  }
   response.status = reply.status;
   response.set_content(reply.body.dump(), "application/json");
 }
@@ -361,13 +365,18 @@ ServiceBroker::Reply ServiceBroker::Update(const Call& call) {
     return Error(422, absl::StrCat("a ", running->type, " of this instance is in progress"),
                  "ConcurrencyError");
   }
+  // The parameters given replace those of the same name and keep the others, as
+  // `cf update-service -c` users expect: an update names what changes.
+  nlohmann::json merged = nlohmann::json::parse(instance->parameters_json(), nullptr, false);
+  if (!merged.is_object()) merged = nlohmann::json::object();
+  merged.update(*parameters);
   // Validated before anything runs, so a bad config is a 400 now and not a failed poll.
   absl::StatusOr<std::string> config = kinds_->ValidateConfig(
-      KindOfService(*kinds_, instance->service_id())->name, parameters->dump());
+      KindOfService(*kinds_, instance->service_id())->name, merged.dump());
   if (!config.ok()) return FromStatus(config.status());
 
   v1::BrokerInstance updated = *instance;
-  updated.set_parameters_json(parameters->dump());
+  updated.set_parameters_json(merged.dump());
   updated.set_originating_identity(call.originating_identity);
   return RunOperation(
       InstanceKey(id), "update", updated.parameters_json(), call.accepts_incomplete,
