@@ -6,8 +6,21 @@ Usage: report.py SAMPLES OUT.json OUT.md
 """
 import collections
 import json
+import os
+import platform
 import statistics
 import sys
+
+
+def machine():
+    """The machine the figures come from: cores, CPU model, kernel."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores{', ' + model if model else ''}, Linux {platform.release()}"
 
 
 def fold(lines):
@@ -43,9 +56,11 @@ def main():
         json.dump(rows, f, indent=2)
         f.write("\n")
     cells, widths = table(rows)
+    print(f"machine: {machine()}\n")
     for row in cells:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     with open(markdown_path, "w") as f:
+        f.write(f"Machine: {machine()}\n\n")
         f.write("| " + " | ".join(cells[0]) + " |\n")
         f.write("|" + "|".join("---" for _ in cells[0]) + "|\n")
         for row in cells[1:]:

@@ -11,7 +11,11 @@
 //                   responses may trip it, so the hook waits for OnResponse's reply
 //                   (two round trips per call)
 //   nginx-sidecar   the same call through nginx as a keep-alive reverse proxy on loopback
+//   haproxy-sidecar the same through HAProxy (HTTP mode, connections to the service reused)
 // The rows alternate within each round, so drift on a noisy machine hits all of them.
+// Per row also the CPU the interposer spent (the agent, nginx or HAProxy) and the CPU
+// the app's thread spent (the client, and for middlepipe rows the hook), per 1,000
+// requests, and the interposer's resident memory after the load.
 // Also reports the agent's memory idle and after the load: all resident pages, and its
 // own (anonymous) ones.
 //
@@ -25,6 +29,8 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <sstream>
+#include <time.h>
 #include <iostream>
 #include <thread>
 
@@ -61,14 +67,37 @@ double MemoryMegabytes(pid_t pid, const std::string& field, const std::string& f
   return -1;
 }
 
+// CPU time (user + system) a process has used so far, in seconds.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string contents((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  std::istringstream fields(contents.substr(contents.rfind(')') + 2));
+  std::string field;
+  long ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
+  }
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU time this thread has used so far, in seconds.
+double ThreadCpuSeconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
 struct Row {
   std::string name;
   std::function<int()> call;  // one request; returns the HTTP status
+  pid_t interposer = 0;       // the process between app and service; 0 for none
 };
 
 int Run(const std::string& controller_binary, const std::string& aggregator_binary,
         const std::string& agent_binary,
-        const std::string& nginx_binary, int requests, int rounds) {
+        const std::string& nginx_binary, const std::string& haproxy_binary, int requests,
+        int rounds) {
   testing::ScratchDir scratch;
 
   // The service: a small keep-alive HTTP server.
@@ -99,6 +128,22 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
       scratch.path());
   if (!nginx.ok()) {
     std::cerr << "request_latency: cannot start nginx: " << nginx.status() << "\n";
+    return 1;
+  }
+
+  // HAProxy as the sidecar: HTTP mode, keep-alive both sides, idle server connections
+  // reused across requests, no logging; foreground (-db), one process.
+  const int haproxy_port = testing::FreeLoopbackPort();
+  std::ofstream(scratch / "haproxy.cfg")
+      << "global\n  maxconn 1024\n  nbthread 1\n"
+      << "defaults\n  mode http\n  option http-keep-alive\n  http-reuse always\n"
+      << "  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n"
+      << "frontend app\n  bind 127.0.0.1:" << haproxy_port << "\n  default_backend service\n"
+      << "backend service\n  server orders 127.0.0.1:" << service_port << "\n";
+  auto haproxy = testing::ChildProcess::Start(
+      {haproxy_binary, "-db", "-f", scratch / "haproxy.cfg"}, scratch.path());
+  if (!haproxy.ok()) {
+    std::cerr << "request_latency: cannot start haproxy: " << haproxy.status() << "\n";
     return 1;
   }
 
@@ -160,8 +205,10 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
 
   httplib::Client direct("127.0.0.1", service_port);
   httplib::Client proxied("127.0.0.1", nginx_port);
+  httplib::Client haproxied("127.0.0.1", haproxy_port);
   direct.set_tcp_nodelay(true);
   proxied.set_tcp_nodelay(true);
+  haproxied.set_tcp_nodelay(true);
   HookOptions hook_options;
   hook_options.socket_path = scratch / "agent.sock";
   Hook hook(hook_options);
@@ -170,10 +217,13 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   const auto settle = Clock::now() + std::chrono::seconds(2);
   while (Clock::now() < settle) hook.Get(direct, "orders", "/orders");
   std::vector<Row> rows = {
-      {"direct", [&] { auto r = direct.Get("/orders"); return r ? r->status : 0; }},
-      {"middlepipe", [&] { return hook.Get(direct, "orders", "/orders").status; }},
-      {"middlepipe-instance-scope", [&] { return hook.Get(direct, "orders-alone", "/orders").status; }},
-      {"nginx-sidecar", [&] { auto r = proxied.Get("/orders"); return r ? r->status : 0; }},
+      {"direct", [&] { auto r = direct.Get("/orders"); return r ? r->status : 0; }, 0},
+      {"middlepipe", [&] { return hook.Get(direct, "orders", "/orders").status; }, agent->pid()},
+      {"middlepipe-instance-scope", [&] { return hook.Get(direct, "orders-alone", "/orders").status; },
+       agent->pid()},
+      {"nginx-sidecar", [&] { auto r = proxied.Get("/orders"); return r ? r->status : 0; }, nginx->pid()},
+      {"haproxy-sidecar", [&] { auto r = haproxied.Get("/orders"); return r ? r->status : 0; },
+       haproxy->pid()},
   };
   for (int round = 0; round < rounds; ++round) {
     std::map<std::string, std::pair<double, double>> percentiles;
@@ -182,6 +232,8 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
       std::vector<double> latencies;
       latencies.reserve(static_cast<size_t>(requests));
       const auto start = Clock::now();
+      const double app_cpu_before = ThreadCpuSeconds();
+      const double interposer_cpu_before = row.interposer ? ProcessCpuSeconds(row.interposer) : 0;
       for (int i = 0; i < requests; ++i) {
         const auto before = Clock::now();
         if (row.call() != 200) {
@@ -191,17 +243,27 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
         latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - before).count());
       }
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      // CPU milliseconds per 1,000 requests (= CPU microseconds per request).
+      const double per_thousand = 1e6 / requests;
+      kFigures.Emit(row.name, "app_cpu_per_1000", "ms", (ThreadCpuSeconds() - app_cpu_before) * per_thousand);
+      if (row.interposer != 0) {
+        kFigures.Emit(row.name, "interposer_cpu_per_1000", "ms",
+                      (ProcessCpuSeconds(row.interposer) - interposer_cpu_before) * per_thousand);
+      }
       percentiles[row.name] = {Percentile(latencies, 50), Percentile(latencies, 99)};
       kFigures.Emit(row.name, "latency_p50", "us", percentiles[row.name].first);
       kFigures.Emit(row.name, "latency_p99", "us", percentiles[row.name].second);
       kFigures.Emit(row.name, "requests_per_second", "1/s", requests / seconds);
     }
-    for (const char* row : {"middlepipe", "middlepipe-instance-scope", "nginx-sidecar"}) {
+    for (const char* row : {"middlepipe", "middlepipe-instance-scope", "nginx-sidecar", "haproxy-sidecar"}) {
       kFigures.Emit(row, "added_latency_p50", "us", percentiles[row].first - percentiles["direct"].first);
       kFigures.Emit(row, "added_latency_p99", "us", percentiles[row].second - percentiles["direct"].second);
     }
   }
   kFigures.Emit("middlepipe", "agent_rss_loaded", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
+  kFigures.Emit("middlepipe", "interposer_rss", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
+  kFigures.Emit("nginx-sidecar", "interposer_rss", "MB", MemoryMegabytes(nginx->pid(), "VmRSS"));
+  kFigures.Emit("haproxy-sidecar", "interposer_rss", "MB", MemoryMegabytes(haproxy->pid(), "VmRSS"));
   kFigures.Emit("middlepipe", "agent_private_loaded", "MB", MemoryMegabytes(agent->pid(), "RssAnon"));
 
   agent->Signal(SIGTERM);
@@ -210,6 +272,8 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   controller->WaitForExit(std::chrono::seconds(20));
   nginx->Signal(SIGTERM);
   nginx->WaitForExit(std::chrono::seconds(20));
+  haproxy->Signal(SIGTERM);
+  haproxy->WaitForExit(std::chrono::seconds(20));
   service.stop();
   service_thread.join();
   return 0;
@@ -223,15 +287,18 @@ int main(int argc, char** argv) {
   std::string agent = "filter-agent/mp-agent";
   std::string aggregator = "aggregator/mp-aggregator";
   std::string nginx = "/usr/sbin/nginx";
+  std::string haproxy = "/usr/sbin/haproxy";
   int requests = 5000;
   int rounds = 3;
-  CLI::App app("added latency per request: direct vs middlepipe vs nginx sidecar", "request_latency");
+  CLI::App app("added latency per request: direct vs middlepipe vs nginx and haproxy sidecars",
+               "request_latency");
   app.add_option("--controller", controller, "Path of mp-controller");
   app.add_option("--agent", agent, "Path of mp-agent");
   app.add_option("--aggregator", aggregator, "Path of mp-aggregator");
   app.add_option("--nginx", nginx, "Path of nginx");
+  app.add_option("--haproxy", haproxy, "Path of haproxy");
   app.add_option("--requests", requests, "Requests per row and round")->check(CLI::Range(10, 10000000));
   app.add_option("--rounds", rounds, "Rounds (rows alternate within each)")->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
-  return middlepipe::bench::Run(controller, aggregator, agent, nginx, requests, rounds);
+  return middlepipe::bench::Run(controller, aggregator, agent, nginx, haproxy, requests, rounds);
 }
