@@ -1,0 +1,185 @@
+"""Middlepipes for `requests`: a transport adapter that hands each call to the agent
+and applies its verdict, and a Session with it mounted for http:// and https://.
+
+    session = middlepipe.Session()                   # $MP_AGENT_SOCKET
+    middlepipe.on("open", lambda e: print("breaker", e.middlepipe, "opened"))
+    try:
+        orders = session.get("http://orders.internal:8080/orders")
+    except middlepipe.CircuitOpenError:
+        orders = cached_orders()
+
+The service a call goes to is what `mp bind-middlepipe … APP SERVICE` names. By default it
+is the first label of the URL's host name (`orders` for http://orders.internal:8080/);
+`services={"10.0.0.7:8080": "orders"}` maps hosts (with or without port) explicitly.
+Calls to an IP address with no mapping go through unfiltered.
+"""
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import threading
+import time
+from typing import Callable, Mapping, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from . import _wire
+from .errors import error_for
+from .hook import CALLBACK_HEADER, AgentLink, CallbackEvent, Callbacks, parse_callback_marker
+
+
+def _service_of(url: str, services: Mapping[str, str]) -> Optional[str]:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    for key in (f"{host}:{parts.port}" if parts.port else None, host):
+        if key and key in services:
+            return services[key]
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        return host.split(".")[0] or None
+
+
+def _with_endpoint(url: str, host: str, port: int) -> str:
+    parts = urlsplit(url)
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if parts.username:
+        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _synthesized(request: requests.PreparedRequest, answer: _wire.SynthesizedResponse) -> requests.Response:
+    response = requests.Response()
+    response.status_code = answer.status
+    response.headers = CaseInsensitiveDict()
+    for name, value in answer.headers:
+        _add_header(response.headers, name, value)
+    response._content = answer.body
+    response.url = request.url or ""
+    response.request = request
+    response.reason = "Middlepipe"
+    return response
+
+
+def _add_header(headers: CaseInsensitiveDict, name: str, value: str) -> None:
+    """Repeated headers (several callbacks) are joined with ", ", as HTTP allows."""
+    headers[name] = f"{headers[name]}, {value}" if name in headers else value
+
+
+class MiddlepipeAdapter(HTTPAdapter):
+    """An HTTPAdapter that runs each call through the app's middlepipe chain."""
+
+    def __init__(self, services: Optional[Mapping[str, str]] = None, socket_path: Optional[str] = None,
+                 callbacks: Optional[Callbacks] = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._services = dict(services or {})
+        self._link = AgentLink(socket_path)
+        self._callbacks = callbacks if callbacks is not None else default_callbacks
+        self._turn = itertools.count()
+        self._turn_lock = threading.Lock()
+
+    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
+        service = _service_of(request.url or "", self._services)
+        if service is None:
+            return super().send(request, **kwargs)
+        parts = urlsplit(request.url or "")
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        request_id = self._link.next_request_id()
+        reply = self._link.round_trip(
+            request_id, _wire.on_request(request_id, service, request.method or "GET", path,
+                                         list(request.headers.items())))
+        if reply is None or reply.verdict is None:
+            return super().send(request, **kwargs)  # fail open
+        verdict = reply.verdict
+
+        if verdict.action == _wire.ACTION_RESPOND:
+            return self._respond(request, verdict)
+
+        for name in verdict.remove_headers:
+            request.headers.pop(name, None)
+        for name, value in verdict.set_headers:
+            request.headers[name] = value
+        if verdict.destination_service and verdict.destination_service != service:
+            if not verdict.destination_endpoints:
+                raise requests.exceptions.ConnectionError(
+                    f"middlepipe: no endpoint of {verdict.destination_service} is reachable", request=request)
+            with self._turn_lock:
+                turn = next(self._turn)
+            host, port = verdict.destination_endpoints[turn % len(verdict.destination_endpoints)]
+            request.url = _with_endpoint(request.url or "", host, port)
+
+        started = time.monotonic()
+        if verdict.delay_ms:  # an injected delay stands for a slow service: it counts in latency
+            time.sleep(verdict.delay_ms / 1000.0)
+        try:
+            response = super().send(request, **kwargs)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            self._report(verdict, 0, started, 0, str(error) or type(error).__name__)
+            raise
+        markers = list(verdict.markers)
+        markers += self._report(verdict, response.status_code, started, len(response.content or b""), "")
+        for name, value in markers:
+            _add_header(response.headers, name, value)
+            if name == CALLBACK_HEADER:
+                self._callbacks.fire(value)
+        return response
+
+    def _respond(self, request: requests.PreparedRequest, verdict: _wire.Verdict) -> requests.Response:
+        first: Optional[CallbackEvent] = None
+        for name, value in verdict.markers:
+            if name == CALLBACK_HEADER:
+                self._callbacks.fire(value)
+                first = first or parse_callback_marker(value)
+        response = _synthesized(request, verdict.response)
+        if not verdict.response.raise_error:
+            return response  # the middlepipe's configured fallback
+        retry_after = response.headers.get("Retry-After")
+        raise error_for(first.kind if first else "middlepipe", first.middlepipe if first else "",
+                        first.event if first else "", first.detail if first else "", response,
+                        float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None)
+
+    def _report(self, verdict: _wire.Verdict, status: int, started: float, response_bytes: int,
+                transport_error: str) -> list:
+        """OnResponse; the markers it brings back (none when the verdict said none can)."""
+        if not verdict.call_id:
+            return []
+        latency_us = int((time.monotonic() - started) * 1e6)
+        request_id = self._link.next_request_id()
+        if not verdict.await_response_markers:
+            self._link.send_only(_wire.on_response(request_id, verdict.call_id, status, latency_us,
+                                                   response_bytes, transport_error, no_reply=True))
+            return []
+        answer = self._link.round_trip(request_id, _wire.on_response(
+            request_id, verdict.call_id, status, latency_us, response_bytes, transport_error, no_reply=False))
+        return list(answer.markers) if answer is not None and answer.markers is not None else []
+
+    def close(self) -> None:
+        super().close()
+        self._link.close()
+
+
+class Session(requests.Session):
+    """A requests.Session whose calls run through the app's middlepipes."""
+
+    def __init__(self, services: Optional[Mapping[str, str]] = None, socket_path: Optional[str] = None,
+                 callbacks: Optional[Callbacks] = None) -> None:
+        super().__init__()
+        adapter = MiddlepipeAdapter(services=services, socket_path=socket_path, callbacks=callbacks)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+
+# The callbacks `middlepipe.on` registers; every Session uses them unless given its own.
+default_callbacks = Callbacks()
+
+
+def on(event: str, callback: Callable[[CallbackEvent], None]) -> None:
+    """Calls `callback(event)` for every `Middlepipe-Callback` marker with this event
+    ("open", "half-open", "closed", "limited", "abort", "delay", …; "*" for all)."""
+    default_callbacks.on(event, callback)
