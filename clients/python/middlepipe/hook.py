@@ -103,9 +103,14 @@ class AgentLink:
             if time.monotonic() < self._retry_at:
                 return None  # recently unreachable: do not delay the call to find out again
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        connection.settimeout(self._timeout)
         try:
             connection.connect(self.socket_path)
+            # A kernel timeout instead of Python's (which polls before every read): one
+            # system call per read, and a hung agent still cannot hang the app.
+            seconds = int(self._timeout)
+            interval = struct.pack("ll", seconds, int((self._timeout - seconds) * 1e6))
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, interval)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, interval)
         except OSError as error:
             connection.close()
             self._unreachable(f"cannot connect to {self.socket_path}: {error}")
@@ -161,19 +166,23 @@ class AgentLink:
 
     @staticmethod
     def _read_frame(connection: socket.socket) -> bytes:
-        def exactly(count: int) -> bytes:
-            data = bytearray()
-            while len(data) < count:
-                chunk = connection.recv(count - len(data))
-                if not chunk:
-                    raise OSError("the agent closed the connection")
-                data += chunk
-            return bytes(data)
-
-        (length,) = struct.unpack(">I", exactly(4))
-        if length > _wire.MAX_FRAME:
-            raise _wire.WireError(f"frame of {length} bytes > {_wire.MAX_FRAME}")
-        return exactly(length)
+        # Usually the whole reply comes in one read. Replies are read only on the
+        # connection that asked, one request at a time, so nothing may follow one.
+        data = bytearray()
+        while True:
+            if len(data) >= 4:
+                (length,) = struct.unpack(">I", data[:4])
+                if length > _wire.MAX_FRAME:
+                    raise _wire.WireError(f"frame of {length} bytes > {_wire.MAX_FRAME}")
+                if len(data) >= 4 + length:
+                    break
+            chunk = connection.recv(65536)
+            if not chunk:
+                raise OSError("the agent closed the connection")
+            data += chunk
+        if len(data) > 4 + length:
+            raise _wire.WireError("bytes after the reply: the connection is out of step")
+        return bytes(data[4:4 + length])
 
     def close(self) -> None:
         with self._lock:
