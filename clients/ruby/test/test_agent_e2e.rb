@@ -1,0 +1,59 @@
+# frozen_string_literal: true
+
+require_relative "support"
+require_relative "stack"
+
+# End to end against a real mp-agent: a circuit breaker bound web -> orders opens for a
+# Ruby app using Net::HTTP and Faraday, which get CircuitOpenError and the callback.
+class AgentEndToEndTest < Minitest::Test
+  def setup
+    unless Stack.present?
+      flunk "binaries missing under #{ENV['MP_BIN_DIR']}" if ENV["MP_BIN_DIR"]
+      skip "build the binaries first (bazel build //...)"
+    end
+    @stack = Stack.new
+  end
+
+  def teardown
+    Middlepipe.uninstall
+    @stack&.close
+  end
+
+  def test_a_breaker_opens_for_a_ruby_app
+    @stack.mp("create-middlepipe", "circuit-breaker", "orders-breaker", "-c",
+              '{"min_requests":4,"error_threshold_percent":50,"open_ms":60000}')
+    assert_includes @stack.mp("bind-middlepipe", "orders-breaker", "web", "orders"), "applied to 1/1 instances"
+    callbacks = Middlepipe::Callbacks.new
+    opened = []
+    callbacks.on("open") { |event| opened << event.middlepipe }
+    services = { "127.0.0.1:#{@stack.service_port}" => "orders" }
+    Middlepipe.install(socket_path: @stack.socket, services: services, callbacks: callbacks)
+    faraday = Faraday.new("http://127.0.0.1:#{@stack.service_port}") do |f|
+      f.use Middlepipe::FaradayMiddleware, socket_path: @stack.socket, services: services, callbacks: callbacks
+    end
+    5.times do
+      response = Net::HTTP.get_response(@stack.url)
+      assert_equal ["200", "1"], [response.code, response["Middlepipe-Epoch"]]
+      assert_equal "1", faraday.get("/orders").headers["Middlepipe-Epoch"]
+    end
+
+    @stack.failing = true
+    error = nil
+    deadline = Time.now + 20
+    while error.nil? && Time.now < deadline
+      begin
+        assert_equal "500", Net::HTTP.get_response(@stack.url).code
+        sleep 0.02
+      rescue Middlepipe::CircuitOpenError => e
+        error = e
+      end
+    end
+    refute_nil error, "the breaker never opened"
+    assert_equal "orders-breaker", error.middlepipe
+    assert_equal "orders-breaker", opened.first
+    calls = @stack.service_calls
+    assert_raises(Middlepipe::CircuitOpenError) { Net::HTTP.get_response(@stack.url) }
+    assert_raises(Middlepipe::CircuitOpenError) { faraday.get("/orders") }
+    assert_equal calls, @stack.service_calls, "an open breaker keeps calls off the service"
+  end
+end
