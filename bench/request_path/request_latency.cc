@@ -1,7 +1,7 @@
 // Request-path benchmark: what a middlepipe adds to one HTTP call, side by side with a
 // sidecar proxy hop, in one run on one machine.
 //
-// Rows (same service, same client library, same sequential closed loop):
+// Rows (same service, same client library, same load):
 //   direct          the app's client straight to the service (keep-alive)
 //   middlepipe      the same call through the C++ hook, with a real mp-agent running a
 //                   circuit-breaker + monitor chain, the breaker under the user's
@@ -12,6 +12,9 @@
 //                   (two round trips per call)
 //   nginx-sidecar   the same call through nginx as a keep-alive reverse proxy on loopback
 //   haproxy-sidecar the same through HAProxy (HTTP mode, connections to the service reused)
+// Load (bench/request_path/load.h): for latency, a constant rate from several connections
+// with latency counted from when each request was due (wrk2's correction for coordinated
+// omission); for requests_per_second, the same connections back to back.
 // The rows alternate within each round, so drift on a noisy machine hits all of them.
 // Per row also the CPU the interposer spent (the agent, nginx or HAProxy) and the CPU
 // the app's thread spent (the client, and for middlepipe rows the hook), per 1,000
@@ -40,6 +43,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/figures.h"
+#include "bench/request_path/load.h"
 #include "cli/controller_client.h"
 #include "clients/cpp/hook.h"
 #include "common/files.h"
@@ -81,23 +85,30 @@ double ProcessCpuSeconds(pid_t pid) {
   return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// CPU time this thread has used so far, in seconds.
-double ThreadCpuSeconds() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
-}
-
 struct Row {
   std::string name;
-  std::function<int()> call;  // one request; returns the HTTP status
+  CallerFactory make_caller;  // a caller with its own connection, per load thread
   pid_t interposer = 0;       // the process between app and service; 0 for none
 };
+
+// A caller doing GET /orders on its own cpp-httplib connection to port, through `hook`
+// for `service` when given.
+CallerFactory Getter(int port, Hook* hook = nullptr, std::string service = "") {
+  return [port, hook, service] {
+    auto client = std::make_shared<httplib::Client>("127.0.0.1", port);
+    client->set_tcp_nodelay(true);
+    return Caller([client, hook, service] {
+      if (hook != nullptr) return hook->Get(*client, service, "/orders").status;
+      auto response = client->Get("/orders");
+      return response ? response->status : 0;
+    });
+  };
+}
 
 int Run(const std::string& controller_binary, const std::string& aggregator_binary,
         const std::string& agent_binary,
         const std::string& nginx_binary, const std::string& haproxy_binary, int requests,
-        int rounds) {
+        int rounds, double rate, int connections) {
   testing::ScratchDir scratch;
 
   // The service: a small keep-alive HTTP server.
@@ -105,6 +116,9 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   // cpp-httplib leaves Nagle on and writes headers and body separately: against a proxy
   // that delays its ACKs that is a 40 ms stall per request. Off for every row alike.
   service.set_tcp_nodelay(true);
+  // Idle keep-alive connections (the load's, nginx's and HAProxy's pools) each hold a
+  // worker: enough workers that none waits for one.
+  service.new_task_queue = [] { return new httplib::ThreadPool(64); };
   service.Get("/orders", [](const httplib::Request&, httplib::Response& response) {
     response.set_content("{\"orders\":[]}", "application/json");
   });
@@ -203,61 +217,55 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   kFigures.Emit("middlepipe", "agent_private_idle", "MB", MemoryMegabytes(agent->pid(), "RssAnon"));
   kFigures.Emit("middlepipe", "agent_pss_idle", "MB", MemoryMegabytes(agent->pid(), "Pss", "smaps_rollup"));
 
-  httplib::Client direct("127.0.0.1", service_port);
-  httplib::Client proxied("127.0.0.1", nginx_port);
-  httplib::Client haproxied("127.0.0.1", haproxy_port);
-  direct.set_tcp_nodelay(true);
-  proxied.set_tcp_nodelay(true);
-  haproxied.set_tcp_nodelay(true);
   HookOptions hook_options;
   hook_options.socket_path = scratch / "agent.sock";
   Hook hook(hook_options);
-  // Until the aggregator's first decision (after the agent's first report) the breaker
-  // decides alone; give it that time before measuring.
-  const auto settle = Clock::now() + std::chrono::seconds(2);
-  while (Clock::now() < settle) hook.Get(direct, "orders", "/orders");
-  std::vector<Row> rows = {
-      {"direct", [&] { auto r = direct.Get("/orders"); return r ? r->status : 0; }, 0},
-      {"middlepipe", [&] { return hook.Get(direct, "orders", "/orders").status; }, agent->pid()},
-      {"middlepipe-instance-scope", [&] { return hook.Get(direct, "orders-alone", "/orders").status; },
-       agent->pid()},
-      {"nginx-sidecar", [&] { auto r = proxied.Get("/orders"); return r ? r->status : 0; }, nginx->pid()},
-      {"haproxy-sidecar", [&] { auto r = haproxied.Get("/orders"); return r ? r->status : 0; },
-       haproxy->pid()},
+  {
+    // Until the aggregator's first decision (after the agent's first report) the breaker
+    // decides alone; give it that time before measuring.
+    httplib::Client direct("127.0.0.1", service_port);
+    const auto settle = Clock::now() + std::chrono::seconds(2);
+    while (Clock::now() < settle) hook.Get(direct, "orders", "/orders");
+  }
+  const std::vector<Row> rows = {
+      {"direct", Getter(service_port), 0},
+      {"middlepipe", Getter(service_port, &hook, "orders"), agent->pid()},
+      {"middlepipe-instance-scope", Getter(service_port, &hook, "orders-alone"), agent->pid()},
+      {"nginx-sidecar", Getter(nginx_port), nginx->pid()},
+      {"haproxy-sidecar", Getter(haproxy_port), haproxy->pid()},
   };
+  constexpr double kPercents[] = {50, 90, 99};
   for (int round = 0; round < rounds; ++round) {
-    std::map<std::string, std::pair<double, double>> percentiles;
+    std::map<std::string, std::vector<double>> percentiles;
     for (const Row& row : rows) {
-      for (int i = 0; i < requests / 10; ++i) row.call();  // warm up connections and caches
-      std::vector<double> latencies;
-      latencies.reserve(static_cast<size_t>(requests));
-      const auto start = Clock::now();
-      const double app_cpu_before = ThreadCpuSeconds();
+      ClosedLoop(row.make_caller, std::max(requests / 10, connections), connections);  // warm up
+      const LoadResult capacity = ClosedLoop(row.make_caller, requests, connections);
       const double interposer_cpu_before = row.interposer ? ProcessCpuSeconds(row.interposer) : 0;
-      for (int i = 0; i < requests; ++i) {
-        const auto before = Clock::now();
-        if (row.call() != 200) {
-          std::cerr << "request_latency: " << row.name << " call failed\n";
-          return 1;
-        }
-        latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - before).count());
+      const LoadResult load = ConstantRate(row.make_caller, rate, requests, connections);
+      if (capacity.failures + load.failures > 0) {
+        std::cerr << "request_latency: " << row.name << ": " << capacity.failures + load.failures
+                  << " calls failed\n";
+        return 1;
       }
-      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       // CPU milliseconds per 1,000 requests (= CPU microseconds per request).
       const double per_thousand = 1e6 / requests;
-      kFigures.Emit(row.name, "app_cpu_per_1000", "ms", (ThreadCpuSeconds() - app_cpu_before) * per_thousand);
+      kFigures.Emit(row.name, "app_cpu_per_1000", "ms", load.client_cpu_seconds * per_thousand);
       if (row.interposer != 0) {
         kFigures.Emit(row.name, "interposer_cpu_per_1000", "ms",
                       (ProcessCpuSeconds(row.interposer) - interposer_cpu_before) * per_thousand);
       }
-      percentiles[row.name] = {Percentile(latencies, 50), Percentile(latencies, 99)};
-      kFigures.Emit(row.name, "latency_p50", "us", percentiles[row.name].first);
-      kFigures.Emit(row.name, "latency_p99", "us", percentiles[row.name].second);
-      kFigures.Emit(row.name, "requests_per_second", "1/s", requests / seconds);
+      for (double percent : kPercents) {
+        percentiles[row.name].push_back(Percentile(load.latencies_us, percent));
+        kFigures.Emit(row.name, absl::StrCat("latency_p", percent), "us", percentiles[row.name].back());
+      }
+      kFigures.Emit(row.name, "requests_per_second", "1/s", requests / capacity.seconds);
     }
-    for (const char* row : {"middlepipe", "middlepipe-instance-scope", "nginx-sidecar", "haproxy-sidecar"}) {
-      kFigures.Emit(row, "added_latency_p50", "us", percentiles[row].first - percentiles["direct"].first);
-      kFigures.Emit(row, "added_latency_p99", "us", percentiles[row].second - percentiles["direct"].second);
+    for (const Row& row : rows) {
+      if (row.name == "direct") continue;
+      for (size_t i = 0; i < std::size(kPercents); ++i) {
+        kFigures.Emit(row.name, absl::StrCat("added_latency_p", kPercents[i]), "us",
+                      percentiles[row.name][i] - percentiles["direct"][i]);
+      }
     }
   }
   kFigures.Emit("middlepipe", "agent_rss_loaded", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
@@ -290,6 +298,8 @@ int main(int argc, char** argv) {
   std::string haproxy = "/usr/sbin/haproxy";
   int requests = 5000;
   int rounds = 3;
+  double rate = 2000;
+  int connections = 4;
   CLI::App app("added latency per request: direct vs middlepipe vs nginx and haproxy sidecars",
                "request_latency");
   app.add_option("--controller", controller, "Path of mp-controller");
@@ -299,6 +309,13 @@ int main(int argc, char** argv) {
   app.add_option("--haproxy", haproxy, "Path of haproxy");
   app.add_option("--requests", requests, "Requests per row and round")->check(CLI::Range(10, 10000000));
   app.add_option("--rounds", rounds, "Rounds (rows alternate within each)")->check(CLI::Range(1, 100));
+  app.add_option("--rate", rate, "Requests per second of the constant-rate load (all connections)")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  app.add_option("--connections", connections, "Connections (load threads) per row")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  return middlepipe::bench::Run(controller, aggregator, agent, nginx, haproxy, requests, rounds);
+  return middlepipe::bench::Run(controller, aggregator, agent, nginx, haproxy, requests, rounds, rate,
+                                connections);
 }

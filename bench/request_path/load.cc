@@ -1,0 +1,72 @@
+#include "bench/request_path/load.h"
+
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+namespace middlepipe::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ThreadCpuSeconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+// Runs `connections` threads; thread t sends requests t, t + connections, …, each at
+// `due(i)` (or at once when due returns nullopt-like Clock::time_point::min()).
+LoadResult Run(const CallerFactory& make_caller, int requests, int connections,
+               const std::function<Clock::time_point(int)>& due) {
+  LoadResult result;
+  result.latencies_us.resize(static_cast<size_t>(requests));
+  std::mutex mu;
+  std::atomic<int> failures{0};
+  std::vector<Caller> callers;
+  for (int t = 0; t < connections; ++t) callers.push_back(make_caller());
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < connections; ++t) {
+    threads.emplace_back([&, t] {
+      const double cpu_before = ThreadCpuSeconds();
+      for (int i = t; i < requests; i += connections) {
+        Clock::time_point when = due(i);
+        if (when == Clock::time_point::min()) {
+          when = Clock::now();
+        } else {
+          std::this_thread::sleep_until(when);
+        }
+        if (callers[static_cast<size_t>(t)]() != 200) ++failures;
+        result.latencies_us[static_cast<size_t>(i)] =
+            std::chrono::duration<double, std::micro>(Clock::now() - when).count();
+      }
+      const double used = ThreadCpuSeconds() - cpu_before;
+      std::lock_guard<std::mutex> lock(mu);
+      result.client_cpu_seconds += used;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.failures = failures.load();
+  return result;
+}
+
+}  // namespace
+
+LoadResult ConstantRate(const CallerFactory& make_caller, double rate, int requests, int connections) {
+  const auto start = Clock::now() + std::chrono::milliseconds(10);  // threads up first
+  const auto interval = std::chrono::duration<double>(1.0 / rate);
+  return Run(make_caller, requests, connections, [&](int i) {
+    return start + std::chrono::duration_cast<Clock::duration>(interval * i);
+  });
+}
+
+LoadResult ClosedLoop(const CallerFactory& make_caller, int requests, int connections) {
+  return Run(make_caller, requests, connections, [](int) { return Clock::time_point::min(); });
+}
+
+}  // namespace middlepipe::bench
