@@ -51,8 +51,11 @@ absl::StatusOr<SplitConfig> ParseSplitConfig(
       parsed.service = route.at("service").get<std::string>();
       parsed.weight = route.at("weight").get<double>();
       for (const v1::ServiceEndpoints& where : referenced) {
-        if (where.service() == parsed.service) {
-          parsed.endpoints.assign(where.endpoints().begin(), where.endpoints().end());
+        if (where.service() != parsed.service) continue;
+        for (const v1::Endpoint& endpoint : where.endpoints()) {
+          // An app's instances are known by address before the platform says on which
+          // port the app listens (port 0): nothing to send to there yet.
+          if (endpoint.port() != 0) parsed.endpoints.push_back(endpoint);
         }
       }
     }

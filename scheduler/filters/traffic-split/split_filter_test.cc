@@ -104,7 +104,9 @@ TEST(SplitFilterTest, TheHookIsToldTheDestinationAndItsEndpoints) {
 TEST(SplitFilterTest, ASplitToAServiceWithoutEndpointsSendsItsShareElsewhere) {
   google::protobuf::RepeatedPtrField<v1::ServiceEndpoints> referenced;
   *referenced.Add() = Reachable("orders", "198.18.0.2");
-  referenced.Add()->set_service("orders-v2");  // no instance running now
+  v1::ServiceEndpoints* app_without_port = referenced.Add();  // an app: addresses, no port yet
+  app_without_port->set_service("orders-v2");
+  app_without_port->add_endpoints()->set_host("198.18.0.7");
   SplitFilter filter("orders", *ParseSplitConfig(kCanary, referenced), 1);
   EXPECT_EQ(Destinations(filter, 1000)[""], 1000);
 
