@@ -20,8 +20,9 @@ void Version(CommandContext& context) {
   nlohmann::json result = {{"client", {{"version", kVersion}, {"api", kApiVersion}}}};
   if (!context.json) context.out() << kProgram << " " << kVersion << " (" << kApiVersion << ")\n";
 
+  absl::StatusOr<ConnectionOptions> connection = context.Connection();
   absl::StatusOr<ControllerClient> client =
-      ControllerClient::Create({context.controller, context.token});
+      connection.ok() ? ControllerClient::Create(*connection) : connection.status();
   if (!client.ok()) {
     context.Fail(client.status());
     return;
@@ -52,11 +53,15 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
                kProgram);
   // Not require_subcommand(): CLI11 checks that before unknown flags, and would answer
   // `mp --bad-flag` with "a subcommand is required" instead of naming the flag.
-  app.add_option("--controller", context.controller, "Controller address: HOST:PORT or unix:///PATH")
-      ->envname("MP_CONTROLLER")
-      ->capture_default_str();
+  app.add_option("--controller", context.controller,
+                 "Controller address: HOST:PORT or unix:///PATH (default: from the config file "
+                 "mp local up writes, else 127.0.0.1:7400)")
+      ->envname("MP_CONTROLLER");
   app.add_option("--token", context.token, "Bearer token of your user")->envname("MP_TOKEN");
   app.add_flag("--json", context.json, "Print results as JSON");
+  // Global options may come after the command too (`mp apps --json`); subcommands made
+  // below inherit this.
+  app.fallthrough();
   app.footer("Run 'mp COMMAND --help' for a command's arguments and an example.");
 
   app.add_subcommand("version", "Print the versions of mp and of the controller")
@@ -65,6 +70,7 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   AddMiddlepipeCommands(app, context);
   AddBindingCommands(app, context);
   AddServiceCommands(app, context);
+  AddLocalCommands(app, context);
 
   if (auto parse_exit = ParseCommandLine(app, argc, argv, out, err)) return *parse_exit;
   if (app.get_subcommands().empty()) {

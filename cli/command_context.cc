@@ -2,7 +2,9 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "cli/cli_config.h"
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 
@@ -14,11 +16,35 @@ CLI::App* CommandContext::AddCommand(CLI::App& app, const std::string& name,
   CLI::App* command = app.add_subcommand(name, description);
   command->footer("Example:\n  " + example);
   command->callback([this, body = std::move(body)] {
-    absl::StatusOr<ControllerClient> client = ControllerClient::Create({controller, token});
+    absl::StatusOr<ConnectionOptions> connection = Connection();
+    absl::StatusOr<ControllerClient> client =
+        connection.ok() ? ControllerClient::Create(*connection) : connection.status();
     absl::Status status = client.ok() ? body(*client) : client.status();
     if (!status.ok()) Fail(status);
   });
   return command;
+}
+
+absl::StatusOr<ConnectionOptions> CommandContext::Connection() const {
+  ConnectionOptions connection;
+  connection.controller = controller;
+  connection.token = token;
+  if (connection.controller.empty() || connection.token.empty()) {
+    absl::StatusOr<CliConfig> config = LoadCliConfig(CliConfigPath());
+    if (!config.ok()) return config.status();
+    if (connection.controller.empty()) connection.controller = config->controller;
+    if (connection.token.empty() && !config->token_file.empty()) {
+      absl::StatusOr<std::string> read = ReadFile(config->token_file);
+      if (!read.ok()) {
+        return absl::Status(read.status().code(),
+                            absl::StrCat("the token file of ", CliConfigPath(), ": ",
+                                         read.status().message()));
+      }
+      connection.token = std::string(absl::StripAsciiWhitespace(*read));
+    }
+  }
+  if (connection.controller.empty()) connection.controller = kDefaultController;
+  return connection;
 }
 
 void CommandContext::Print(const google::protobuf::Message& message,
@@ -45,6 +71,21 @@ void CommandContext::Fail(const absl::Status& status) {
 }
 
 void CommandContext::Warn(const std::string& message) { err_ << "mp: warning: " << message << "\n"; }
+
+std::string InstanceStateName(v1::InstanceState state) {
+  switch (state) {
+    case v1::INSTANCE_STATE_STARTING:
+      return "starting";
+    case v1::INSTANCE_STATE_READY:
+      return "ready";
+    case v1::INSTANCE_STATE_LOST:
+      return "lost";
+    case v1::INSTANCE_STATE_DRAINING:
+      return "draining";
+    default:
+      return "?";
+  }
+}
 
 std::string DescribeRollout(const v1::Rollout& rollout) {
   if (rollout.epoch() == 0) return "no chain changed";

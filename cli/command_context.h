@@ -17,14 +17,21 @@
 
 namespace middlepipe::cli {
 
+inline constexpr char kDefaultController[] = "127.0.0.1:7400";
+
 class CommandContext {
  public:
   CommandContext(std::ostream& out, std::ostream& err) : out_(out), err_(err) {}
 
-  // Global options, bound to flags by RunCli.
-  std::string controller = "127.0.0.1:7400";
+  // Global options, bound to flags (and MP_CONTROLLER / MP_TOKEN) by RunCli; empty when
+  // not given, then the CLI's config file (cli/cli_config.h) or the default applies.
+  std::string controller;
   std::string token;
   bool json = false;
+
+  // Where the controller is and the token to show it: flags and environment first, then
+  // the config file `mp local up` writes, then 127.0.0.1:7400 and no token.
+  absl::StatusOr<ConnectionOptions> Connection() const;
 
   std::ostream& out() { return out_; }
   int exit_code() const { return exit_code_; }
@@ -47,6 +54,9 @@ class CommandContext {
   std::ostream& err_;
   int exit_code_ = 0;
 };
+
+// "ready", "starting", "lost", "draining".
+std::string InstanceStateName(v1::InstanceState state);
 
 // "applied to 3/3 instances at epoch 7", with laggards named; empty rollouts say so.
 std::string DescribeRollout(const v1::Rollout& rollout);

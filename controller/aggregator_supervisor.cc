@@ -1,7 +1,6 @@
 #include "controller/aggregator_supervisor.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,17 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/process.h"
 
 namespace middlepipe::controller {
-namespace {
-
-std::string DescribeExit(int status) {
-  if (WIFEXITED(status)) return absl::StrCat("exit code ", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return absl::StrCat("signal ", WTERMSIG(status));
-  return "unknown status";
-}
-
-}  // namespace
 
 AggregatorSupervisor::AggregatorSupervisor(AggregatorSupervisorOptions options, Logger* logger)
     : options_(std::move(options)), logger_(logger) {
@@ -77,33 +68,22 @@ void AggregatorSupervisor::StartLocked(const std::string& user, Child& child) {
                                         "127.0.0.1:0",
                                         "--http-address-file",
                                         options_.socket_dir + "/" + user + ".http"};
-  std::vector<char*> argv;
-  for (std::string& argument : arguments) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) {
-    // In the child, only async-signal-safe calls until exec.
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);  // not the controller's blocked SIGTERM
-    prctl(PR_SET_PDEATHSIG, SIGTERM);           // dies with the controller, even on kill -9
-    if (getppid() != parent) _exit(0);          // the controller died before prctl
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int error = pid < 0 ? errno : 0;
+  SpawnOptions spawn;
+  spawn.argv = std::move(arguments);
+  spawn.new_session = false;      // the controller's group: a terminal's ^C reaches it too
+  spawn.die_with_parent = true;   // dies with the controller, even on kill -9
+  absl::StatusOr<pid_t> pid = Spawn(spawn);
   child.started = std::chrono::steady_clock::now();
-  if (error != 0) {
+  if (!pid.ok()) {
     child.pid = -1;
     child.restart_at = child.started + child.backoff;
-    logger_->Error("aggregator of user ", user, ": cannot start ", options_.binary, ": ",
-                   std::strerror(error), "; retrying in ", child.backoff.count(), " ms");
+    logger_->Error("aggregator of user ", user, ": ", pid.status().message(), "; retrying in ",
+                   child.backoff.count(), " ms");
     child.backoff = std::min(child.backoff * 2, options_.max_backoff);
     return;
   }
-  child.pid = pid;
-  logger_->Info("aggregator of user ", user, " started (pid ", pid, ") at ", child.address);
+  child.pid = *pid;
+  logger_->Info("aggregator of user ", user, " started (pid ", *pid, ") at ", child.address);
   options_.on_started(user);
 }
 

@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/logger.h"
+#include "common/sibling_binary.h"
 #include "common/termination.h"
 #include "common/version.h"
 #include <unistd.h>
@@ -68,20 +69,6 @@ absl::StatusOr<broker::BrokerCredentials> LoadBrokerCredentials(const Options& o
   return broker::BrokerCredentials{options.broker_user, password};
 }
 
-// mp-aggregator next to this binary: installed side by side, or in Bazel's output tree.
-std::string FindAggregatorBinary() {
-  char self[4096];
-  ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (length <= 0) return "";
-  std::string directory(self, static_cast<size_t>(length));
-  directory.resize(directory.rfind('/'));
-  for (const std::string& candidate :
-       {directory + "/mp-aggregator", directory + "/../aggregator/mp-aggregator"}) {
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
 int Run(const Options& options) {
   TerminationSignals termination;  // before any thread starts
   Logger logger(kProgram, &std::cerr);
@@ -115,7 +102,7 @@ int Run(const Options& options) {
   coordination.commit_timeout = std::chrono::milliseconds(options.rollout_timeout_ms);
   AggregatorSupervisorOptions aggregation;
   aggregation.binary = options.aggregator_binary == "none"  ? ""
-                       : options.aggregator_binary.empty() ? FindAggregatorBinary()
+                       : options.aggregator_binary.empty() ? FindSiblingBinary("aggregator", "mp-aggregator")
                                                            : options.aggregator_binary;
   aggregation.socket_dir = options.data_dir + "/aggregators";
   // The configurer reads the supervisor's addresses and is told of its starts; built

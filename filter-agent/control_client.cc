@@ -79,12 +79,23 @@ bool ControlClient::RunStream() {
             interval = heartbeat_interval_;
           }
           heartbeats = std::thread([&, interval] {
+            // Wakes often enough to tell a change of the aggregator stream promptly.
+            const auto tick = std::min(interval, std::chrono::milliseconds(50));
+            auto next = std::chrono::steady_clock::now() + interval;
+            bool told_connected = options_.aggregator_connected();
             std::unique_lock<std::mutex> lock(heartbeat_mu);
-            while (!heartbeat_stop.wait_for(lock, interval, [&] { return !reading; })) {
+            while (!heartbeat_stop.wait_for(lock, tick, [&] { return !reading; })) {
+              const bool aggregator_connected = options_.aggregator_connected();
+              const auto now = std::chrono::steady_clock::now();
+              if (now < next && aggregator_connected == told_connected) continue;
               v1::AgentMessage heartbeat;
               std::shared_ptr<const scheduler::ChainSet> chains = chains_->Current();
               heartbeat.mutable_heartbeat()->set_applied_epoch(chains ? chains->epoch() : 0);
+              heartbeat.mutable_heartbeat()->set_aggregator_connected(aggregator_connected);
+              heartbeat.mutable_heartbeat()->set_requests_handled(options_.requests_handled());
               if (!Write(*stream, heartbeat)) break;
+              told_connected = aggregator_connected;
+              next = now + interval;
             }
           });
         }

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +29,11 @@ struct ControlClientOptions {
   v1::Register registration;  // app, instance_index, address, agent_version
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{5000};
+  // Whether the agent's aggregator stream is up, for heartbeats. A change is told at
+  // once (not at the next interval): a platform waits for it before it counts a new
+  // instance ready, since only then does the instance hold the cluster's decisions.
+  std::function<bool()> aggregator_connected = [] { return false; };
+  std::function<uint64_t()> requests_handled = [] { return uint64_t{0}; };
 };
 
 class ControlClient {

@@ -6,6 +6,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -40,6 +41,7 @@ struct Options {
   std::string socket;
   std::string shm;
   std::string address;
+  uint32_t port = 0;
   uint32_t report_interval_ms = 250;
 };
 
@@ -112,13 +114,22 @@ int Run(const Options& options) {
     return Fail(kProgram, served, std::cerr);
   }
 
+  // The client heartbeats whether the reporter's stream is up, and the reporter asks the
+  // client where the aggregator is: the reporter is made second and told through this.
+  std::atomic<const Reporter*> reporter_made{nullptr};
   ControlClientOptions control;
   control.target = controller->ToGrpcTarget();
   control.token = bearer;
   control.registration.set_app(options.app);
   control.registration.set_instance_index(options.instance);
   control.registration.set_address(address);
+  control.registration.set_port(options.port);
   control.registration.set_agent_version(kVersion);
+  control.aggregator_connected = [&reporter_made] {
+    const Reporter* reporter = reporter_made.load();
+    return reporter != nullptr && reporter->connected();
+  };
+  control.requests_handled = [&hooks] { return hooks.requests_handled(); };
   ControlClient client(control, &chains, &logger);
   client.Start();
   ReporterOptions reporting;
@@ -127,12 +138,13 @@ int Run(const Options& options) {
   reporting.interval = std::chrono::milliseconds(options.report_interval_ms);
   reporting.aggregator_address = [&client] { return client.aggregator_address(); };
   Reporter reporter(reporting, &chains, &logger);
+  reporter_made.store(&reporter);
   reporter.Start();
 
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
   reporter.Stop();
-  client.Stop();
+  client.Stop();  // before the reporter goes: its heartbeats ask the reporter
   hooks.Stop();
   logger.Info("stopped after ", hooks.requests_handled(), " hooked requests");
   return 0;
@@ -157,6 +169,10 @@ int main(int argc, char** argv) {
                  "Fast-path shared memory path (default: $MP_AGENT_SHM or SOCKET.shm)");
   app.add_option("--address", options.address,
                  "This instance's IP address (default: the first non-loopback IPv4 address)");
+  app.add_option("--port", options.port,
+                 "The port this instance's app serves on, if it serves (so chains to the app "
+                 "can send to it)")
+      ->check(CLI::Range(0u, 65535u));
   app.add_option("--report-interval-ms", options.report_interval_ms,
                  "How often filters' observations go to the aggregator")
       ->check(CLI::Range(10u, 600000u))

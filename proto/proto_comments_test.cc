@@ -148,7 +148,7 @@ TEST(CommentCheckerTest, ReportsAnUncommentedField) {
 
 INSTANTIATE_TEST_SUITE_P(AllProtos, ProtoCommentsTest,
                          testing::Values("middlepipe", "controller", "agent", "aggregator",
-                                         "hook"));
+                                         "hook", "local"));
 
 }  // namespace
 }  // namespace middlepipe

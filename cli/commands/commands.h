@@ -15,5 +15,7 @@ void AddMiddlepipeCommands(CLI::App& app, CommandContext& context);
 void AddBindingCommands(CLI::App& app, CommandContext& context);
 // register-service, services, apps
 void AddServiceCommands(CLI::App& app, CommandContext& context);
+// local up, down, push, scale, status, delete (the local platform)
+void AddLocalCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace middlepipe::cli

@@ -21,21 +21,6 @@ std::string Endpoints(const v1::Service& service) {
   return endpoints.empty() ? "-" : absl::StrJoin(endpoints, ",");
 }
 
-std::string StateName(v1::InstanceState state) {
-  switch (state) {
-    case v1::INSTANCE_STATE_STARTING:
-      return "starting";
-    case v1::INSTANCE_STATE_READY:
-      return "ready";
-    case v1::INSTANCE_STATE_LOST:
-      return "lost";
-    case v1::INSTANCE_STATE_DRAINING:
-      return "draining";
-    default:
-      return "?";
-  }
-}
-
 }  // namespace
 
 void AddServiceCommands(CLI::App& app, CommandContext& context) {
@@ -101,8 +86,12 @@ void AddServiceCommands(CLI::App& app, CommandContext& context) {
                            }
                            for (const v1::Instance& instance : app.instances()) {
                              table.AddRow({app.name(), std::to_string(app.epoch()),
-                                           std::to_string(instance.index()), instance.address(),
-                                           StateName(instance.state()),
+                                           std::to_string(instance.index()),
+                                           instance.port() == 0
+                                               ? instance.address()
+                                               : absl::StrCat(instance.address(), ":",
+                                                              instance.port()),
+                                           InstanceStateName(instance.state()),
                                            std::to_string(instance.applied_epoch())});
                            }
                          }

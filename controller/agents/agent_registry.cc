@@ -51,9 +51,10 @@ std::vector<v1::Endpoint> AgentRegistry::Endpoints(const std::string& user,
                                                    const std::string& app) const {
   std::vector<v1::Endpoint> endpoints;
   for (const SessionPtr& session : Sessions(user, app)) {
+    const v1::Instance instance = session->Snapshot();
     v1::Endpoint& endpoint = endpoints.emplace_back();
-    endpoint.set_host(session->Snapshot().address());
-    endpoint.set_port(0);
+    endpoint.set_host(instance.address());
+    endpoint.set_port(instance.port());
   }
   return endpoints;
 }

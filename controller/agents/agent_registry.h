@@ -28,7 +28,8 @@ class AgentRegistry {
   std::vector<SessionPtr> All() const;
   // The apps of `user` that have connected instances, sorted.
   std::vector<std::string> Apps(const std::string& user) const;
-  // The addresses of an app's instances (port 0: any port), for chains to the app.
+  // The addresses and ports of an app's instances (port 0: the app serves none, or its
+  // platform does not say), for chains to the app.
   std::vector<v1::Endpoint> Endpoints(const std::string& user, const std::string& app) const;
   size_t size() const;
 

@@ -47,6 +47,7 @@ void AgentSession::OnCommitAck(const v1::CommitAck& ack) {
 
 void AgentSession::OnHeartbeat(const v1::Heartbeat& heartbeat) {
   std::lock_guard<std::mutex> lock(mu_);
+  aggregator_connected_ = heartbeat.aggregator_connected();
   last_seen_ = Clock::now();
   last_seen_unix_ms_ = NowUnixMillis();
 }
@@ -113,6 +114,8 @@ v1::Instance AgentSession::Snapshot() const {
   instance.set_last_seen_unix_ms(last_seen_unix_ms_);
   instance.set_state(state_);
   instance.set_agent_version(registration_.agent_version());
+  instance.set_port(registration_.port());
+  instance.set_aggregator_connected(aggregator_connected_);
   return instance;
 }
 

@@ -76,6 +76,7 @@ class AgentSession {
   uint64_t prepare_acks_received_ = 0;
   std::map<uint64_t, v1::PrepareAck> prepare_acks_;  // by sequence, until waited for
   uint64_t applied_epoch_ = 0;
+  bool aggregator_connected_ = false;
   // Set by the first CommitAck on this stream: a commit of epoch 0 (no chains yet) must be
   // confirmed as much as any other.
   bool committed_on_stream_ = false;
