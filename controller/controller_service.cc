@@ -247,21 +247,25 @@ absl::Status ControllerService::DeleteMiddlepipeAs(const std::string& user, cons
 grpc::Status ControllerService::ListMiddlepipes(grpc::ServerContext* context,
                                                 const v1::ListMiddlepipesRequest* request,
                                                 v1::ListMiddlepipesResponse* response) {
-  return AsUser(context, "ListMiddlepipes", [&](const std::string& user) {
-    return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
-      absl::StatusOr<std::vector<v1::Middlepipe>> middlepipes = tx.ListMiddlepipes(user);
-      if (!middlepipes.ok()) return middlepipes.status();
-      absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
-      if (!bindings.ok()) return bindings.status();
-      for (const v1::Middlepipe& middlepipe : *middlepipes) {
-        v1::MiddlepipeSummary* summary = response->add_middlepipes();
-        *summary->mutable_middlepipe() = middlepipe;
-        for (const v1::Binding& binding : *bindings) {
-          if (binding.middlepipe() == middlepipe.name()) *summary->add_bindings() = binding;
-        }
+  return AsUser(context, "ListMiddlepipes",
+                [&](const std::string& user) { return ListMiddlepipesAs(user, response); });
+}
+
+absl::Status ControllerService::ListMiddlepipesAs(const std::string& user,
+                                                  v1::ListMiddlepipesResponse* response) {
+  return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
+    absl::StatusOr<std::vector<v1::Middlepipe>> middlepipes = tx.ListMiddlepipes(user);
+    if (!middlepipes.ok()) return middlepipes.status();
+    absl::StatusOr<std::vector<v1::Binding>> bindings = tx.ListBindings(user);
+    if (!bindings.ok()) return bindings.status();
+    for (const v1::Middlepipe& middlepipe : *middlepipes) {
+      v1::MiddlepipeSummary* summary = response->add_middlepipes();
+      *summary->mutable_middlepipe() = middlepipe;
+      for (const v1::Binding& binding : *bindings) {
+        if (binding.middlepipe() == middlepipe.name()) *summary->add_bindings() = binding;
       }
-      return absl::OkStatus();
-    });
+    }
+    return absl::OkStatus();
   });
 }
 
@@ -285,15 +289,9 @@ grpc::Status ControllerService::GetMiddlepipe(grpc::ServerContext* context,
     if (!read.ok()) return read;
     // Live state comes from the user's aggregator; without it the answer still has the
     // stored part and says why the live part is missing.
-    const std::string aggregator = aggregators_->Address(user);
-    if (aggregator.empty()) {
-      response->set_live_error("no aggregator is running for user " + user);
-      return absl::OkStatus();
-    }
     v1::QueryRequest query;
     query.set_middlepipe(request->name());
-    absl::StatusOr<v1::QueryResponse> live =
-        QueryAggregator(aggregator, query, std::chrono::milliseconds(1000));
+    absl::StatusOr<v1::QueryResponse> live = LiveStateAs(user, query);
     if (!live.ok()) {
       response->set_live_error(std::string(live.status().message()));
       return absl::OkStatus();
@@ -306,6 +304,15 @@ grpc::Status ControllerService::GetMiddlepipe(grpc::ServerContext* context,
     }
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<v1::QueryResponse> ControllerService::LiveStateAs(const std::string& user,
+                                                                const v1::QueryRequest& query) {
+  const std::string aggregator = aggregators_->Address(user);
+  if (aggregator.empty()) {
+    return absl::UnavailableError("no aggregator is running for user " + user);
+  }
+  return QueryAggregator(aggregator, query, std::chrono::milliseconds(1000));
 }
 
 grpc::Status ControllerService::BindMiddlepipe(grpc::ServerContext* context,
@@ -476,22 +483,25 @@ grpc::Status ControllerService::ListServices(grpc::ServerContext* context,
 grpc::Status ControllerService::ListApps(grpc::ServerContext* context,
                                          const v1::ListAppsRequest* request,
                                          v1::ListAppsResponse* response) {
-  return AsUser(context, "ListApps", [&](const std::string& user) {
-    return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
-      absl::StatusOr<std::vector<std::string>> apps = KnownApps(tx, user);
-      if (!apps.ok()) return apps.status();
-      for (const std::string& name : *apps) {
-        v1::App* app = response->add_apps();
-        app->set_name(name);
-        absl::StatusOr<uint64_t> epoch = tx.GetEpoch(user, name);
-        if (!epoch.ok()) return epoch.status();
-        app->set_epoch(*epoch);
-        for (const auto& session : registry_->Sessions(user, name)) {
-          *app->add_instances() = session->Snapshot();
-        }
+  return AsUser(context, "ListApps",
+                [&](const std::string& user) { return ListAppsAs(user, response); });
+}
+
+absl::Status ControllerService::ListAppsAs(const std::string& user, v1::ListAppsResponse* response) {
+  return coordinator_->Read(user, [&](StoreTransaction& tx) -> absl::Status {
+    absl::StatusOr<std::vector<std::string>> apps = KnownApps(tx, user);
+    if (!apps.ok()) return apps.status();
+    for (const std::string& name : *apps) {
+      v1::App* app = response->add_apps();
+      app->set_name(name);
+      absl::StatusOr<uint64_t> epoch = tx.GetEpoch(user, name);
+      if (!epoch.ok()) return epoch.status();
+      app->set_epoch(*epoch);
+      for (const auto& session : registry_->Sessions(user, name)) {
+        *app->add_instances() = session->Snapshot();
       }
-      return absl::OkStatus();
-    });
+    }
+    return absl::OkStatus();
   });
 }
 

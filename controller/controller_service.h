@@ -63,6 +63,13 @@ class ControllerService final : public v1::Controller::Service {
   grpc::Status ListApps(grpc::ServerContext* context, const v1::ListAppsRequest* request,
                         v1::ListAppsResponse* response) override;
 
+  // Read-only views for the controller's other faces (the dashboard), as `user`.
+  absl::Status ListMiddlepipesAs(const std::string& user, v1::ListMiddlepipesResponse* response);
+  absl::Status ListAppsAs(const std::string& user, v1::ListAppsResponse* response);
+  // The user's aggregator's live state; UNAVAILABLE saying why when there is none.
+  absl::StatusOr<v1::QueryResponse> LiveStateAs(const std::string& user,
+                                                const v1::QueryRequest& query);
+
   // The changes behind the RPCs above, for a caller already authenticated as `user` (the
   // service broker makes them too). `also` runs in the same transaction after the
   // change's own writes, both times the coordinator runs it (e.g. the broker's record of

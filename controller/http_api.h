@@ -1,5 +1,6 @@
 // The controller's HTTP side: /healthz and /metrics (Prometheus text format); the Open
-// Service Broker API (/v2/..., controller/broker) mounts here too.
+// Service Broker API (/v2/..., controller/broker) and the dashboard (/, controller/
+// dashboard) mount here too.
 #pragma once
 
 #include <atomic>

@@ -20,6 +20,7 @@
 #include "controller/aggregator_configurer.h"
 #include "controller/aggregator_supervisor.h"
 #include "controller/broker/service_broker.h"
+#include "controller/dashboard/dashboard.h"
 #include "controller/agents/agent_service.h"
 #include "controller/change_coordinator.h"
 #include "controller/controller_metrics.h"
@@ -148,6 +149,8 @@ int Run(const Options& options) {
   } else {
     broker::MountDisabledBroker(http.routes());
   }
+  Dashboard dashboard(&controller_service, &*tokens);
+  dashboard.Mount(http.routes());
   absl::StatusOr<Address> http_bound = http.Start(*http_address);
   if (!http_bound.ok()) {
     grpc->Stop();
@@ -167,6 +170,7 @@ int Run(const Options& options) {
 
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
+  dashboard.Stop();  // its event streams end, so the HTTP server's stop need not wait
   http.Stop();
   grpc->Stop();
   aggregators.Stop();

@@ -70,6 +70,10 @@ void HookServer::Stop() {
   if (acceptor_.joinable()) acceptor_.join();
   if (listen_fd_ >= 0) close(listen_fd_);
   std::unique_lock<std::mutex> lock(connections_mu_);
+  // Connections whose app has gone end by themselves once their reader has taken what
+  // the app sent last (its final OnResponse must count); the others are woken after a
+  // grace.
+  connections_changed_.wait_for(lock, drain_grace_, [this] { return connection_threads_ == 0; });
   for (int fd : connection_fds_) shutdown(fd, SHUT_RDWR);  // wakes their readers
   connections_changed_.wait(lock, [this] { return connection_threads_ == 0; });
   lock.unlock();

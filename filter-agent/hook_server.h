@@ -39,8 +39,10 @@ class HookServer {
 
   // Listens on `socket_path` (a stale socket file is replaced; the directory is created).
   absl::Status Start(const std::string& socket_path);
-  // Stops accepting, closes every connection, joins every thread.
+  // Stops accepting, lets connections whose app closed them finish what they read (up
+  // to `drain_grace`), closes the rest, joins every thread.
   void Stop();
+  void set_drain_grace(std::chrono::milliseconds grace) { drain_grace_ = grace; }
 
   uint64_t requests_handled() const { return requests_handled_.load(); }
   size_t calls_in_flight() const;
@@ -79,6 +81,7 @@ class HookServer {
   // waits until none is left.
   std::mutex connections_mu_;
   std::condition_variable connections_changed_;
+  std::chrono::milliseconds drain_grace_{1000};
   std::set<int> connection_fds_;
   size_t connection_threads_ = 0;
 

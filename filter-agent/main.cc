@@ -143,9 +143,11 @@ int Run(const Options& options) {
 
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
+  // The hooks first, so what the app sent last is counted; then the reporter's last
+  // batch carries it to the aggregator (a scale-down's state merge).
+  hooks.Stop();
   reporter.Stop();
   client.Stop();  // before the reporter goes: its heartbeats ask the reporter
-  hooks.Stop();
   logger.Info("stopped after ", hooks.requests_handled(), " hooked requests");
   return 0;
 }
