@@ -161,3 +161,26 @@ def test_down_after_a_crash_cleans_up_and_up_recovers(platform):
         assert not os.path.exists("/proc/%d" % pid) or \
             open("/proc/%d/stat" % pid).read().split(") ")[1][0] == "Z"
     assert platform.run("local", "status", check=False).returncode == 1
+
+
+def test_a_killed_controller_is_restarted_and_agents_come_back(platform):
+    orders = platform.push_orders()
+    platform.push_web(2, orders["address"])
+    platform.run("create-middlepipe", "circuit-breaker", "orders-breaker", "-c", json.dumps(BREAKER))
+    platform.run("bind-middlepipe", "orders-breaker", "web", "orders")
+    controller = platform.status()["controller_process"]
+    os.kill(controller["pid"], 9)
+
+    restarted = wait_for(lambda: (lambda c: c if c["state"] == "running" and c["restarts"] >= 1
+                                  else None)(platform.status()["controller_process"]),
+                         20, "the controller restarted")
+    assert restarted["pid"] != controller["pid"]
+    assert restarted["last_exit"] == "signal 9"
+    # The agents reconnect to the new controller and run the stored chains again, and the
+    # breaker still acts for the cluster.
+    wait_for(lambda: all(i.get("controller_view", {}).get("state") == "INSTANCE_STATE_READY"
+                         and int(i["controller_view"]["applied_epoch"]) == 1
+                         for i in platform.app("web")["instances"]), 30, "web ready again")
+    platform.control_orders(orders["namespace"], "fail?on=1")
+    wait_for(lambda: platform.live("orders-breaker").get("state") == "open", 30,
+             "the breaker open after the restart")
