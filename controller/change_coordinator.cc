@@ -81,6 +81,17 @@ absl::Status ChangeCoordinator::Read(const std::string& user, const Mutation& re
 
 absl::StatusOr<v1::Rollout> ChangeCoordinator::Apply(const std::string& user,
                                                      const Mutation& mutation) {
+  return Roll(user, mutation, /*against_distributed=*/false);
+}
+
+absl::StatusOr<v1::Rollout> ChangeCoordinator::RefreshEndpoints(const std::string& user) {
+  return Roll(user, [](StoreTransaction&) { return absl::OkStatus(); },
+              /*against_distributed=*/true);
+}
+
+absl::StatusOr<v1::Rollout> ChangeCoordinator::Roll(const std::string& user,
+                                                    const Mutation& mutation,
+                                                    bool against_distributed) {
   std::lock_guard<std::mutex> user_lock(UserLock(user));
   const auto started = std::chrono::steady_clock::now();
   const AppEndpoints endpoints = EndpointsOf(user);
@@ -107,6 +118,13 @@ absl::StatusOr<v1::Rollout> ChangeCoordinator::Apply(const std::string& user,
     return absl::OkStatus();
   });
   if (!planned.ok()) return planned;
+  if (against_distributed) {
+    std::lock_guard<std::mutex> lock(epochs_mu_);
+    for (const auto& [app, chains] : after) {
+      auto found = distributed_.find({user, app});
+      before[app] = found == distributed_.end() ? chains : found->second;
+    }
+  }
 
   std::vector<AppStep> steps;
   for (const auto& [app, epoch] : epochs) {
@@ -117,6 +135,8 @@ absl::StatusOr<v1::Rollout> ChangeCoordinator::Apply(const std::string& user,
     step.chains = after[app];
     step.sessions = LiveSessions(*registry_, user, app);
   }
+
+  if (against_distributed && steps.empty()) return v1::Rollout();  // nothing to store
 
   // 2. Prepare everywhere; any rejection fails the whole change.
   std::vector<std::string> rejections;
@@ -155,7 +175,10 @@ absl::StatusOr<v1::Rollout> ChangeCoordinator::Apply(const std::string& user,
   options_.on_stored(user);
   {
     std::lock_guard<std::mutex> lock(epochs_mu_);
-    for (const AppStep& step : steps) committed_epochs_[{user, step.app}] = step.epoch;
+    for (const AppStep& step : steps) {
+      committed_epochs_[{user, step.app}] = step.epoch;
+      distributed_[{user, step.app}] = step.chains;
+    }
   }
 
   // 4. Commit where prepared.
@@ -238,6 +261,9 @@ void ChangeCoordinator::Sync(const std::string& user, const std::string& app,
   {
     std::lock_guard<std::mutex> lock(epochs_mu_);
     committed_epochs_[{user, app}] = epoch;
+    // The first distribution since the controller started is the baseline later
+    // endpoint changes are judged against.
+    distributed_.try_emplace({user, app}, *chains);
   }
   PrepareOutcome prepare = PrepareAll(sessions, epoch, *chains, options_.aggregator_address(user),
                                       options_.prepare_timeout);
@@ -269,14 +295,26 @@ void ChangeCoordinator::QueueSync(const SessionPtr& session) {
   queue_changed_.notify_all();
 }
 
+void ChangeCoordinator::QueueRefresh(const std::string& user) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    refresh_users_.insert(user);
+  }
+  queue_changed_.notify_all();
+}
+
 void ChangeCoordinator::SyncWorker() {
   while (true) {
     std::deque<SessionPtr> batch;
+    std::set<std::string> refresh;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_changed_.wait(lock, [this] { return stopping_ || !sync_queue_.empty(); });
+      queue_changed_.wait(lock, [this] {
+        return stopping_ || !sync_queue_.empty() || !refresh_users_.empty();
+      });
       if (stopping_) return;
       batch.swap(sync_queue_);
+      refresh.swap(refresh_users_);
     }
     // One round per app for everything that arrived meanwhile: a thousand instances
     // starting at once cost a handful of rounds, not a thousand.
@@ -288,8 +326,22 @@ void ChangeCoordinator::SyncWorker() {
       std::lock_guard<std::mutex> user_lock(UserLock(key.first));
       Sync(key.first, key.second, sessions);
     }
-    std::lock_guard<std::mutex> lock(queue_mu_);
-    for (const SessionPtr& session : batch) syncing_.erase(session.get());
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      for (const SessionPtr& session : batch) syncing_.erase(session.get());
+    }
+    // After the syncs, so a new instance has its chains before apps calling it get its
+    // endpoint.
+    for (const std::string& user : refresh) {
+      absl::StatusOr<v1::Rollout> refreshed = RefreshEndpoints(user);
+      if (!refreshed.ok()) {
+        logger_->Warning("user ", user, ": endpoints changed but could not be rolled out: ",
+                         refreshed.status().message());
+      } else if (refreshed->epoch() != 0) {
+        logger_->Info("user ", user, ": endpoints changed; rolled out at epoch ",
+                      refreshed->epoch());
+      }
+    }
   }
 }
 
@@ -322,6 +374,7 @@ void ChangeCoordinator::OnRegistered(const SessionPtr& session) {
   }
   logger_->Info("user ", session->user(), " instance ", session->Name(), " registered");
   QueueSync(session);
+  QueueRefresh(session->user());  // its address is an endpoint of chains to its app
 }
 
 void ChangeCoordinator::OnHeartbeat(const SessionPtr& session) {
@@ -339,6 +392,7 @@ void ChangeCoordinator::OnClosed(const SessionPtr& session) {
   session->OnClosed();
   registry_->Remove(session);
   logger_->Info("user ", session->user(), " instance ", session->Name(), " disconnected");
+  QueueRefresh(session->user());
 }
 
 }  // namespace middlepipe::controller

@@ -69,6 +69,12 @@ class ChangeCoordinator final : public AgentEvents {
   // (FAILED_PRECONDITION naming it; nothing stored), or the store's.
   absl::StatusOr<v1::Rollout> Apply(const std::string& user, const Mutation& mutation);
 
+  // Rolls out, as a new epoch, the chains of every app of `user` that differ from those
+  // last distributed although nothing stored changed: the endpoints of a service that is
+  // an app changed (its instances came or went). Runs by itself on the sync worker after
+  // every registration and disconnect; public for tests.
+  absl::StatusOr<v1::Rollout> RefreshEndpoints(const std::string& user);
+
   // Reads under the user's lock (so it sees no half-applied change).
   absl::Status Read(const std::string& user, const Mutation& read);
 
@@ -95,6 +101,11 @@ class ChangeCoordinator final : public AgentEvents {
   // user's lock.
   void Sync(const std::string& user, const std::string& app,
             const std::vector<std::shared_ptr<AgentSession>>& sessions);
+  // Apply's work; with `against_distributed`, what changed is judged against the chains
+  // last distributed rather than against the store before the mutation.
+  absl::StatusOr<v1::Rollout> Roll(const std::string& user, const Mutation& mutation,
+                                   bool against_distributed);
+  void QueueRefresh(const std::string& user);
   void SyncWorker();
   void ReaperWorker();
   void QueueSync(const std::shared_ptr<AgentSession>& session);
@@ -112,6 +123,8 @@ class ChangeCoordinator final : public AgentEvents {
   // Committed epoch per (user, app), as last stored; used to spot lagging agents.
   mutable std::mutex epochs_mu_;
   std::map<std::pair<std::string, std::string>, uint64_t> committed_epochs_;
+  // The chains last distributed per (user, app), with the endpoints they carried.
+  std::map<std::pair<std::string, std::string>, std::vector<v1::Chain>> distributed_;
 
   std::mutex queue_mu_;
   std::condition_variable queue_changed_;
@@ -119,6 +132,8 @@ class ChangeCoordinator final : public AgentEvents {
   // Sessions queued or being synced: at most one sync per session at a time, so a
   // heartbeat that arrives mid-sync (still at the old epoch) does not queue another.
   std::set<AgentSession*> syncing_;
+  // Users whose app endpoints may have changed (an agent came or went).
+  std::set<std::string> refresh_users_;
   bool stopping_ = false;
 
   std::thread sync_thread_;

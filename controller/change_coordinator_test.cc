@@ -24,10 +24,13 @@ using std::chrono::milliseconds;
 // from that thread, as a real agent answers over its stream.
 class ThreadAgent {
  public:
-  ThreadAgent(const std::string& user, const std::string& app, uint32_t index) {
+  ThreadAgent(const std::string& user, const std::string& app, uint32_t index,
+              const std::string& address = "", uint32_t port = 0) {
     v1::Register registration;
     registration.set_app(app);
     registration.set_instance_index(index);
+    registration.set_address(address);
+    registration.set_port(port);
     session_ = std::make_shared<AgentSession>(
         user, registration,
         [this](const v1::ControllerMessage& message) {
@@ -51,6 +54,12 @@ class ThreadAgent {
 
   const std::shared_ptr<AgentSession>& session() const { return session_; }
 
+  // The chains of the last Prepare it got.
+  std::vector<v1::Chain> last_prepared() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_prepared_;
+  }
+
  private:
   void Run() {
     while (true) {
@@ -63,6 +72,10 @@ class ThreadAgent {
         inbox_.pop_front();
       }
       if (message.has_prepare()) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          last_prepared_.assign(message.prepare().chains().begin(), message.prepare().chains().end());
+        }
         v1::PrepareAck ack;
         ack.set_epoch(message.prepare().epoch());
         ack.set_ok(true);
@@ -79,6 +92,7 @@ class ThreadAgent {
   std::mutex mu_;
   std::condition_variable changed_;
   std::deque<v1::ControllerMessage> inbox_;
+  std::vector<v1::Chain> last_prepared_;
   bool stopping_ = false;
   std::thread thread_;
 };
@@ -179,6 +193,50 @@ TEST_F(ChangeCoordinatorTest, ARegisteredAgentIsSyncedToTheCommittedEpochAndRead
   EXPECT_EQ(status.instances_applied(), 1u);
   coordinator_->OnClosed(agent.session());
   EXPECT_EQ(registry_.size(), 0u);
+}
+
+// The service of web's chain is the app orders: when an instance of orders starts or
+// goes, web's instances get the new endpoints as a new epoch, though nothing stored
+// changed.
+TEST_F(ChangeCoordinatorTest, EndpointsOfAServiceAppReachTheAppsCallingIt) {
+  ThreadAgent orders0("alice", "orders", 0, "198.18.0.2", 8080);
+  coordinator_->OnRegistered(orders0.session());
+  ASSERT_TRUE(orders0.session()->WaitCommitAck(0, AgentSession::Clock::now() + milliseconds(5000)));
+  ASSERT_TRUE(CreateAndBind("alice", "web", "watch").ok());  // web -> orders, epoch 1
+  ThreadAgent web0("alice", "web", 0, "198.18.0.3");
+  coordinator_->OnRegistered(web0.session());
+  ASSERT_TRUE(web0.session()->WaitCommitAck(1, AgentSession::Clock::now() + milliseconds(5000)));
+
+  auto endpoints_seen = [&web0] {
+    std::vector<std::string> seen;
+    for (const v1::Chain& chain : web0.last_prepared()) {
+      for (const v1::Endpoint& endpoint : chain.service_endpoints()) {
+        seen.push_back(absl::StrCat(endpoint.host(), ":", endpoint.port()));
+      }
+    }
+    return seen;
+  };
+  EXPECT_EQ(endpoints_seen(), std::vector<std::string>{"198.18.0.2:8080"});
+
+  auto orders1 = std::make_unique<ThreadAgent>("alice", "orders", 1, "198.18.0.4", 8080);
+  coordinator_->OnRegistered(orders1->session());
+  ASSERT_TRUE(web0.session()->WaitCommitAck(2, AgentSession::Clock::now() + milliseconds(5000)))
+      << log_.str();
+  EXPECT_EQ(endpoints_seen(), (std::vector<std::string>{"198.18.0.2:8080", "198.18.0.4:8080"}));
+
+  coordinator_->OnClosed(orders1->session());
+  ASSERT_TRUE(web0.session()->WaitCommitAck(3, AgentSession::Clock::now() + milliseconds(5000)))
+      << log_.str();
+  EXPECT_EQ(endpoints_seen(), std::vector<std::string>{"198.18.0.2:8080"});
+
+  // No change, no epoch: another web instance coming does not move web's chains.
+  ThreadAgent web1("alice", "web", 1, "198.18.0.5");
+  coordinator_->OnRegistered(web1.session());
+  ASSERT_TRUE(web1.session()->WaitCommitAck(3, AgentSession::Clock::now() + milliseconds(5000)));
+  std::this_thread::sleep_for(milliseconds(200));
+  uint64_t epoch = 0;
+  ASSERT_TRUE(coordinator_->CommittedChains("alice", "web", &epoch).ok());
+  EXPECT_EQ(epoch, 3u);
 }
 
 }  // namespace

@@ -184,3 +184,26 @@ def test_a_killed_controller_is_restarted_and_agents_come_back(platform):
     platform.control_orders(orders["namespace"], "fail?on=1")
     wait_for(lambda: platform.live("orders-breaker").get("state") == "open", 30,
              "the breaker open after the restart")
+
+
+def test_scaling_a_service_app_rolls_its_endpoints_out_to_the_apps_calling_it(platform):
+    orders = platform.push_orders()
+    platform.run("create-middlepipe", "monitor", "orders-monitor")
+    platform.run("bind-middlepipe", "orders-monitor", "web", "orders")
+    platform.push_web(1, orders["address"])
+
+    def endpoints():
+        chain = platform.json("chain", "web", "orders")
+        rollout = chain["rollout"]
+        applied = rollout["instances_applied"] == rollout["instances_total"] == 1
+        return sorted("%s:%s" % (e["host"], e["port"])
+                      for e in chain["chain"].get("service_endpoints", [])) if applied else None
+
+    assert endpoints() == [orders["address"] + ":8080"]
+    scaled = platform.json("local", "scale", "orders", "2")
+    second = scaled["app"]["instances"][1]["address"]
+    wait_for(lambda: endpoints() == sorted([orders["address"] + ":8080", second + ":8080"]), 15,
+             "web's chain with both orders instances")
+    platform.run("local", "scale", "orders", "1")
+    wait_for(lambda: endpoints() == [orders["address"] + ":8080"], 15,
+             "web's chain with one orders instance again")
