@@ -93,6 +93,18 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   return absl::OkStatus();
 }
 
+std::string LastLines(const std::string& path, size_t lines) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return "";
+  size_t end = text->size();
+  while (end > 0 && (*text)[end - 1] == '\n') --end;
+  size_t start = end;
+  for (size_t seen = 0; start > 0; --start) {
+    if ((*text)[start - 1] == '\n' && ++seen == lines) break;
+  }
+  return text->substr(start, end - start);
+}
+
 absl::Status MakeDirectories(const std::string& path, mode_t mode) {
   if (path.empty()) return absl::InvalidArgumentError("directory path is empty");
   for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {

@@ -20,6 +20,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
                                  mode_t mode);
 
+// The last `lines` lines of a text file (a log), without the final newline; empty if the
+// file is missing or empty. For error messages that show what a child process said.
+std::string LastLines(const std::string& path, size_t lines);
+
 // Creates `path` and its missing parents with `mode` (like `mkdir -p`).
 absl::Status MakeDirectories(const std::string& path, mode_t mode);
 

@@ -59,5 +59,14 @@ TEST(FilesTest, MakeDirectoriesRefusesAFile) {
   EXPECT_NE(status.message().find("not a directory"), std::string::npos) << status;
 }
 
+TEST(LastLinesTest, GivesTheLastLinesWithoutTheFinalNewline) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/log.txt";
+  ASSERT_TRUE(WriteFileAtomically(path, "one\ntwo\nthree\n\n", 0600).ok());
+  EXPECT_EQ(LastLines(path, 2), "two\nthree");
+  EXPECT_EQ(LastLines(path, 1), "three");
+  EXPECT_EQ(LastLines(path, 10), "one\ntwo\nthree");
+  EXPECT_EQ(LastLines(path + ".missing", 3), "");
+}
+
 }  // namespace
 }  // namespace middlepipe

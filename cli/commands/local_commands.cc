@@ -27,6 +27,7 @@
 #include "common/process.h"
 #include "common/sibling_binary.h"
 #include "platform/local/leftovers.h"
+#include "platform/local/platform.h"
 #include "proto/local.grpc.pb.h"
 
 namespace middlepipe::cli {
@@ -97,14 +98,6 @@ absl::StatusOr<v1::StatusResponse> PlatformStatus(const std::string& directory) 
   return CallPlatform(directory, &Stub::Status, v1::StatusRequest(), std::chrono::seconds(20));
 }
 
-std::string Tail(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFile(path);
-  if (!text.ok()) return "";
-  std::string tail = text->substr(text->size() > 600 ? text->size() - 600 : 0);
-  while (!tail.empty() && tail.back() == '\n') tail.pop_back();
-  return tail;
-}
-
 std::string ProcessText(const v1::LocalProcess& process) {
   if (process.state() == "running") return absl::StrCat("running (pid ", process.pid(), ")");
   if (process.last_exit().empty()) return process.state();
@@ -143,6 +136,12 @@ void PrintStatus(std::ostream& out, const v1::StatusResponse& status) {
   std::vector<const v1::LocalApp*> apps;
   for (const v1::LocalApp& app : status.apps()) apps.push_back(&app);
   PrintInstances(out, apps);
+  for (const v1::LocalApp& app : status.apps()) {
+    if (!app.problem().empty()) {
+      out << "app " << app.name() << " " << app.problem() << " (retry: mp local scale "
+          << app.name() << " N)\n";
+    }
+  }
 }
 
 // A daemon that does not answer: stop it (if it runs at all) and clean up after it.
@@ -162,21 +161,21 @@ absl::Status CleanUpWithoutThePlatform(const std::string& directory, std::ostrea
     }
     unlink(pid_file.c_str());
   }
-  v1::LocalPlatformState state;
+  // Which namespaces are this platform's comes from its state file: one that cannot
+  // be read stops the clean-up rather than guessing (and removing another's).
+  absl::StatusOr<v1::LocalPlatformState> state = local::LoadState(directory);
+  if (!state.ok()) return state.status();
   const std::string state_file = directory + "/platform.json";
-  if (absl::StatusOr<std::string> text = ReadFile(state_file); text.ok()) {
-    (void)google::protobuf::util::JsonStringToMessage(*text, &state);
-  }
-  const std::string name = state.name().empty() ? "mpl" : state.name();
+  const std::string name = state->name().empty() ? "mpl" : state->name();
   Logger logger("mp", &out);
   if (absl::Status removed = local::RemoveLeftovers(name, std::chrono::seconds(5), &logger);
       !removed.ok()) {
     return removed;
   }
-  if (state.apps_size() > 0) {  // down forgets the apps, as a clean shutdown does
-    state.clear_apps();
+  if (state->apps_size() > 0) {  // down forgets the apps, as a clean shutdown does
+    state->clear_apps();
     std::string text;
-    (void)google::protobuf::util::MessageToJsonString(state, &text);
+    (void)google::protobuf::util::MessageToJsonString(*state, &text);
     if (absl::Status saved = WriteFileAtomically(state_file, text, 0600); !saved.ok()) return saved;
   }
   return absl::OkStatus();
@@ -207,7 +206,7 @@ absl::Status Up(CommandContext& context, const LocalOptions& options) {
       if (waitpid(*pid, &exit_status, WNOHANG) == *pid) {
         return absl::FailedPreconditionError(absl::StrCat(
             "the local platform did not start (", DescribeExit(exit_status), "); ", log, ":\n",
-            Tail(log)));
+            LastLines(log, 10)));
       }
       status = PlatformStatus(*directory);
       if (status.ok() && status->pid() == *pid) break;

@@ -25,16 +25,8 @@ constexpr uint32_t kMaxInstances = 200;
 constexpr std::chrono::milliseconds kAggregatorGrace{3000};
 
 std::string Tail(const std::string& path, size_t lines) {
-  absl::StatusOr<std::string> text = ReadFile(path);
-  if (!text.ok() || text->empty()) return "(no output)";
-  size_t start = text->size();
-  if ((*text)[start - 1] == '\n') --start;
-  for (size_t seen = 0; start > 0 && seen < lines; --start) {
-    if ((*text)[start - 1] == '\n' && ++seen == lines) break;
-  }
-  std::string tail = text->substr(start);
-  while (!tail.empty() && tail.back() == '\n') tail.pop_back();
-  return tail;
+  std::string tail = LastLines(path, lines);
+  return tail.empty() ? "(no output)" : tail;
 }
 
 absl::Status CheckSocketPath(const std::string& path) {
@@ -77,13 +69,10 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
       !cleaned.ok()) {
     return cleaned;
   }
-  v1::LocalPlatformState saved;
-  if (absl::StatusOr<std::string> text = ReadFile(options.directory + "/" + kStateFile); text.ok()) {
-    if (auto parsed = google::protobuf::util::JsonStringToMessage(*text, &saved); !parsed.ok()) {
-      logger->Warning("ignoring ", kStateFile, ": ", parsed.ToString());
-      saved.Clear();
-    }
-  }
+  // A state file that cannot be read stops the start: carrying on would overwrite it
+  // and lose the apps it records.
+  absl::StatusOr<v1::LocalPlatformState> saved = LoadState(options.directory);
+  if (!saved.ok()) return saved.status();
 
   std::unique_ptr<Platform> platform(new Platform(options, std::move(*pool), logger));
   if (absl::Status created = platform->fabric_.Create(); !created.ok()) return created;
@@ -118,25 +107,27 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
   platform->watcher_ = std::thread([raw = platform.get()] { raw->Watch(); });
   logger->Info("controller at ", platform->controller_address(), ", http ", options.http_listen);
 
-  for (const v1::PersistedApp& app : saved.apps()) {
+  for (const v1::PersistedApp& app : saved->apps()) {
     std::vector<std::string> addresses(app.addresses().begin(), app.addresses().end());
     absl::StatusOr<std::vector<std::unique_ptr<Instance>>> instances =
         platform->StartInstances(app.spec(), 0, app.spec().instances(), addresses);
     std::lock_guard<std::mutex> lock(platform->mu_);
+    App& restored = platform->apps_[app.spec().name()];
+    restored.spec = app.spec();
     if (!instances.ok()) {
-      logger->Error("app ", app.spec().name(), " could not be brought back: ",
-                    instances.status().message());
+      // Kept, with what went wrong, so the app is not forgotten: status shows it, a
+      // scale retries it, the next start tries again.
+      restored.problem = absl::StrCat("could not be brought back: ", instances.status().message());
+      restored.wanted_addresses = std::move(addresses);
+      logger->Error("app ", app.spec().name(), " ", restored.problem);
     } else {
-      App& restored = platform->apps_[app.spec().name()];
-      restored.spec = app.spec();
       restored.instances = std::move(*instances);
       logger->Info("app ", app.spec().name(), " brought back with ", restored.instances.size(),
                    " instances");
     }
-    if (absl::Status saved_now = platform->Persist(); !saved_now.ok()) {
-      logger->Error("cannot save the platform's state: ", saved_now.message());
-    }
   }
+  std::lock_guard<std::mutex> lock(platform->mu_);
+  platform->SaveState();
   return platform;
 }
 
@@ -193,9 +184,7 @@ absl::StatusOr<v1::LocalApp> Platform::Push(const v1::AppSpec& spec) {
   App& app = apps_[spec.name()];
   app.spec = spec;
   app.instances = std::move(*instances);
-  if (absl::Status saved = Persist(); !saved.ok()) {
-    logger_->Error("cannot save the platform's state: ", saved.message());
-  }
+  SaveState();
   logger_->Info("app ", spec.name(), " pushed with ", app.instances.size(), " instances");
   const v1::ListAppsResponse view = ControllerView(spec.token());
   return DescribeApp(app, &view);
@@ -237,14 +226,14 @@ absl::StatusOr<v1::ScaleResponse> Platform::Scale(const std::string& name, int64
     if (!started.ok()) return started.status();
     response.set_started(static_cast<uint32_t>(started->size()));
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& instance : *started) apps_[name].instances.push_back(std::move(instance));
+    App& app = apps_[name];
+    for (auto& instance : *started) app.instances.push_back(std::move(instance));
   }
   std::lock_guard<std::mutex> lock(mu_);
   App& app = apps_[name];
   app.spec.set_instances(static_cast<uint32_t>(instances));
-  if (absl::Status saved = Persist(); !saved.ok()) {
-    logger_->Error("cannot save the platform's state: ", saved.message());
-  }
+  app.problem.clear();  // it runs as wanted now
+  SaveState();
   logger_->Info("app ", name, " scaled from ", current, " to ", instances, " instances");
   const v1::ListAppsResponse view = ControllerView(spec.token());
   *response.mutable_app() = DescribeApp(app, &view);
@@ -262,9 +251,7 @@ absl::StatusOr<uint32_t> Platform::Delete(const std::string& name) {
     }
     leaving = std::move(found->second.instances);
     apps_.erase(found);
-    if (absl::Status saved = Persist(); !saved.ok()) {
-      logger_->Error("cannot save the platform's state: ", saved.message());
-    }
+    SaveState();
   }
   const uint32_t stopped = static_cast<uint32_t>(leaving.size());
   StopInstances(std::move(leaving));
@@ -283,9 +270,7 @@ uint32_t Platform::Shutdown() {
       for (auto& instance : app.instances) leaving.push_back(std::move(instance));
     }
     apps_.clear();
-    if (absl::Status saved = Persist(); !saved.ok()) {
-      logger_->Error("cannot save the platform's state: ", saved.message());
-    }
+    SaveState();
   }
   stop_watching_.notify_all();
   if (watcher_.joinable()) watcher_.join();
@@ -456,6 +441,25 @@ void Platform::StopInstances(std::vector<std::unique_ptr<Instance>> instances) {
   for (auto& instance : instances) StopInstance(*instance);
 }
 
+void Platform::SaveState() const {
+  if (absl::Status saved = Persist(); !saved.ok()) {
+    logger_->Error("cannot save the platform's state: ", saved.message());
+  }
+}
+
+absl::StatusOr<v1::LocalPlatformState> LoadState(const std::string& directory) {
+  v1::LocalPlatformState state;
+  const std::string path = directory + "/" + kStateFile;
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (absl::IsNotFound(text.status())) return state;
+  if (!text.ok()) return text.status();
+  if (auto parsed = google::protobuf::util::JsonStringToMessage(*text, &state); !parsed.ok()) {
+    return absl::DataLossError(absl::StrCat(path, " cannot be read (", parsed.ToString(),
+                                            "); fix it, or move it away to start without its apps"));
+  }
+  return state;
+}
+
 absl::Status Platform::Persist() const {
   v1::LocalPlatformState state;
   state.set_name(options_.name);
@@ -463,6 +467,10 @@ absl::Status Platform::Persist() const {
   for (const auto& [name, app] : apps_) {
     v1::PersistedApp& saved = *state.add_apps();
     *saved.mutable_spec() = app.spec;
+    if (!app.problem.empty()) {  // as it was wanted, until it runs again
+      for (const std::string& address : app.wanted_addresses) saved.add_addresses(address);
+      continue;
+    }
     saved.mutable_spec()->set_instances(static_cast<uint32_t>(app.instances.size()));
     for (const auto& instance : app.instances) saved.add_addresses(instance->address);
   }
@@ -480,6 +488,7 @@ v1::LocalApp Platform::DescribeApp(const App& app, const v1::ListAppsResponse* c
   v1::LocalApp described;
   described.set_name(app.spec.name());
   described.set_port(app.spec.port());
+  described.set_problem(app.problem);
   *described.mutable_command() = app.spec.command();
   for (const auto& instance : app.instances) {
     v1::LocalInstance& out = *described.add_instances();

@@ -53,6 +53,10 @@ struct PlatformOptions {
   std::chrono::milliseconds stop_grace{5000};
 };
 
+// What DIR/platform.json records; empty if there is none, DATA_LOSS naming the file if
+// it cannot be read.
+absl::StatusOr<v1::LocalPlatformState> LoadState(const std::string& directory);
+
 class Platform {
  public:
   // Cleans up what a crashed run left, creates the fabric, starts the controller and
@@ -82,6 +86,10 @@ class Platform {
   struct App {
     v1::AppSpec spec;
     std::vector<std::unique_ptr<Instance>> instances;  // by index
+    // Why it does not run as pushed (it could not be brought back after a restart);
+    // then spec.instances and these addresses are what it should have.
+    std::string problem;
+    std::vector<std::string> wanted_addresses;
   };
 
   Platform(PlatformOptions options, AddressPool pool, Logger* logger);
@@ -101,6 +109,7 @@ class Platform {
   void StopInstances(std::vector<std::unique_ptr<Instance>> instances);
 
   absl::Status Persist() const;  // with mu_ held
+  void SaveState() const;        // Persist(), logging a failure; with mu_ held
   v1::LocalApp DescribeApp(const App& app, const v1::ListAppsResponse* controller_view) const;
   std::string AppDirectory(const std::string& app) const;
   cli::ControllerClient ControllerFor(const std::string& token) const;
