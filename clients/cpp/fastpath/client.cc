@@ -1,0 +1,196 @@
+#include "clients/cpp/fastpath/client.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "clients/cpp/fastpath/gcra.h"
+
+namespace middlepipe::fastpath {
+namespace {
+
+constexpr char kDefaultSocket[] = "/run/middlepipe/agent.sock";
+
+const char* Env(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+}  // namespace
+
+std::string DefaultSegmentPath() {
+  if (const char* shm = Env("MP_AGENT_SHM")) return shm;
+  if (const char* socket = Env("MP_AGENT_SOCKET")) return std::string(socket) + ".shm";
+  return std::string(kDefaultSocket) + ".shm";
+}
+
+Client::Client() : Client(ClientOptions()) {}
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  if (options_.path.empty()) options_.path = DefaultSegmentPath();
+  if (!options_.now_us) options_.now_us = MonotonicMicros;
+  if (!options_.log) {
+    options_.log = [](const std::string& line) { std::fprintf(stderr, "middlepipe: %s\n", line.c_str()); };
+  }
+}
+
+Client::~Client() = default;
+
+void Client::Say(const std::string& line) { options_.log(line); }
+
+std::shared_ptr<Segment> Client::Usable(int64_t now_ms) {
+  auto fresh = [&](const Segment& segment) {
+    const auto beat = static_cast<int64_t>(segment.header().heartbeat_ms.load(std::memory_order_relaxed));
+    return now_ms - beat <= options_.stale_after_ms && beat - now_ms <= options_.stale_after_ms;
+  };
+  if (segment_ != nullptr && fresh(*segment_)) return segment_;
+  if (now_ms < next_attach_ms_) return nullptr;
+  next_attach_ms_ = now_ms + options_.retry_after_ms;
+  // The agent may have restarted with a new segment under the same name.
+  std::string error;
+  std::shared_ptr<Segment> attached = Segment::Attach(options_.path, &error);
+  if (attached != nullptr && fresh(*attached)) {
+    segment_ = std::move(attached);
+    bindings_.clear();
+    if (said_unusable_) Say("fast path " + options_.path + " is back");
+    said_unusable_ = false;
+    return segment_;
+  }
+  if (!said_unusable_) {
+    Say("fast path unavailable (" + (attached != nullptr ? options_.path + ": the agent stopped beating" : error) +
+        "); calls ask the agent over its socket");
+    said_unusable_ = true;
+  }
+  segment_ = nullptr;
+  return nullptr;
+}
+
+bool Client::Lookup(Segment& segment, const std::string& service, Binding* binding) {
+  const uint64_t directory = segment.header().directory_seq.load(std::memory_order_acquire);
+  if (directory % 2 != 0) return false;
+  Binding& cached = bindings_[service];
+  std::string payload;
+  uint64_t seq = 0;
+  if (cached.directory_seq == directory && cached.program != nullptr) {
+    if (segment.slot(static_cast<uint32_t>(cached.slot)).seq.load(std::memory_order_acquire) == cached.slot_seq) {
+      *binding = cached;
+      return true;
+    }
+  } else if (cached.directory_seq == directory && cached.slot == -1 && directory != 0) {
+    *binding = cached;  // known: no binding for this service in this directory
+    return true;
+  }
+  // Find the service's slot (the directory changed, or its program did).
+  bool unreadable = false;
+  Binding found;
+  found.directory_seq = directory;
+  for (uint32_t index = 0; index < segment.geometry().binding_slots; ++index) {
+    if (!segment.ReadSlot(index, &payload, &seq)) {
+      unreadable = true;
+      continue;
+    }
+    if (payload.empty()) continue;
+    auto program = std::make_shared<Program>();
+    std::string error;
+    if (!Decode(payload, program.get(), &error)) {
+      unreadable = true;
+      continue;
+    }
+    if (program->service != service) continue;
+    found.slot = static_cast<int>(index);
+    found.slot_seq = seq;
+    found.program = std::move(program);
+    break;
+  }
+  if (segment.header().directory_seq.load(std::memory_order_acquire) != directory) return false;
+  if (found.program == nullptr && unreadable) return false;  // it may be in the slot we could not read
+  cached = found;
+  *binding = found;
+  return true;
+}
+
+Verdict Client::OnRequest(const std::string& service) {
+  Verdict verdict;
+  const int64_t now_us = options_.now_us();
+  const int64_t now_ms = now_us / 1000;
+  Binding binding;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    verdict.segment = Usable(now_ms);
+    if (verdict.segment == nullptr || !Lookup(*verdict.segment, service, &binding)) {
+      verdict.segment = nullptr;
+      return verdict;  // kAskAgent
+    }
+  }
+  if (binding.program == nullptr) {
+    verdict.action = Action::kNoChain;
+    verdict.segment = nullptr;
+    return verdict;
+  }
+  const Program& program = *binding.program;
+  if (!program.fast || now_ms >= program.valid_until_ms) {
+    verdict.segment = nullptr;
+    return verdict;  // kAskAgent
+  }
+  verdict.epoch = program.epoch;
+  verdict.binding_id = program.binding_id;
+  verdict.filter_count = program.filter_count;
+  std::pair<std::string, std::string> epoch_marker{"Middlepipe-Epoch", std::to_string(program.epoch)};
+  for (const Step& step : program.steps) {
+    int64_t wait_us = 0;
+    if (step.kind == Step::Kind::kTakeToken) {
+      if (step.cell >= verdict.segment->geometry().cell_count) {
+        verdict.segment = nullptr;
+        return verdict;  // a corrupt program: let the agent decide
+      }
+      wait_us = TakeToken(verdict.segment->cell(step.cell), step.interval_us, step.tolerance_us, now_us);
+      if (wait_us == 0) continue;
+    }
+    verdict.action = Action::kRespond;
+    verdict.markers = step.markers;
+    verdict.markers.push_back(epoch_marker);
+    verdict.response = step.response;
+    if (step.kind == Step::Kind::kTakeToken) {
+      verdict.response.headers.insert(verdict.response.headers.begin(),
+                                      {"Retry-After", std::to_string(RetryAfterSeconds(wait_us))});
+    }
+    verdict.response.headers.push_back(epoch_marker);
+    // The agent counts the answered call as its filters would have.
+    ObservationData observation;
+    observation.binding_id = program.binding_id;
+    observation.epoch = program.epoch;
+    observation.answered_by = step.filter_index;
+    observation.filter_count = program.filter_count;
+    verdict.segment->Append(observation);
+    verdict.segment = nullptr;
+    return verdict;
+  }
+  verdict.action = Action::kContinue;
+  verdict.markers.push_back(std::move(epoch_marker));
+  return verdict;
+}
+
+void Client::OnResponse(const Verdict& verdict, uint32_t status, uint64_t latency_us,
+                        uint64_t request_bytes, uint64_t response_bytes) {
+  if (verdict.action != Action::kContinue || verdict.segment == nullptr) return;
+  ObservationData observation;
+  observation.binding_id = verdict.binding_id;
+  observation.epoch = verdict.epoch;
+  observation.latency_us = latency_us;
+  observation.request_bytes = request_bytes;
+  observation.response_bytes = response_bytes;
+  observation.status = status;
+  observation.filter_count = verdict.filter_count;
+  verdict.segment->Append(observation);
+}
+
+bool Client::attached() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Usable(options_.now_us() / 1000) != nullptr;
+}
+
+uint64_t Client::dropped() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return segment_ != nullptr ? segment_->header().ring_dropped.load(std::memory_order_relaxed) : 0;
+}
+
+}  // namespace middlepipe::fastpath

@@ -1,0 +1,123 @@
+// The fast-path segment (DESIGN.md §5): a shared-memory file the agent creates in its
+// container and the app's client core maps. Its bytes are the contract between the two,
+// so this header has no dependencies and every type here has a fixed size.
+//
+//   Header        magic, version, the sizes and offsets of the regions below (written
+//                 once, before the file appears under its name), the agent's heartbeat,
+//                 the directory seqlock and the ring's counters.
+//   BindingSlot   x binding_slots: one chain (app -> service) each, as an encoded Program
+//                 (program.h) behind a seqlock: the agent writes, clients copy and check.
+//   Cell          x cell_count: 64-bit atomics clients and the agent update together
+//                 (rate-limit token buckets, as GCRA theoretical arrival times).
+//   Observation   x ring_capacity: a bounded multi-producer ring (Vyukov's sequence
+//                 cells) of completed calls, which the agent drains and runs its filters'
+//                 OnResponse on.
+//
+// A client never trusts what it reads: offsets and sizes are checked against the mapping
+// on attach, and a slot's payload is copied out and parsed with bounds checks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <type_traits>
+
+namespace middlepipe::fastpath {
+
+constexpr uint32_t kMagic = 0x5046504D;  // "MPFP" in memory order
+constexpr uint32_t kLayoutVersion = 1;
+
+// Sizes the agent creates segments with (a client reads them from the header).
+constexpr uint32_t kDefaultBindingSlots = 64;
+constexpr uint32_t kDefaultSlotWords = 1024;  // 8 KiB of program per binding
+constexpr uint32_t kDefaultCells = 256;
+constexpr uint32_t kDefaultRingCapacity = 16384;  // a power of two
+
+// Limits a client enforces on any header, so a hostile one cannot make it map or scan
+// without bound.
+constexpr uint32_t kMaxBindingSlots = 4096;
+constexpr uint32_t kMaxSlotWords = 65536;
+constexpr uint32_t kMaxCells = 65536;
+constexpr uint32_t kMaxRingCapacity = 1u << 22;
+
+struct Header {
+  uint32_t magic;
+  uint32_t version;
+  uint64_t size;  // bytes of the whole file
+  uint32_t binding_slots;
+  uint32_t slot_words;
+  uint64_t slots_offset;
+  uint32_t cell_count;
+  uint32_t observation_bytes;  // sizeof(Observation) when written
+  uint64_t cells_offset;
+  uint32_t ring_capacity;
+  uint32_t reserved;
+  uint64_t ring_offset;
+  // The agent's clock (CLOCK_MONOTONIC, ms) when it last showed it is alive; a client
+  // treats the segment as stale (and asks the agent over the socket) when it is old.
+  std::atomic<uint64_t> heartbeat_ms;
+  // Odd while the agent changes which binding lives in which slot.
+  std::atomic<uint64_t> directory_seq;
+  // The ring's next position to produce; the consumer's position is the agent's own.
+  std::atomic<uint64_t> ring_enqueue;
+  // Observations a full ring turned away.
+  std::atomic<uint64_t> ring_dropped;
+  std::atomic<uint64_t> agent_pid;
+};
+
+struct BindingSlot {
+  // Odd while the agent writes `words`.
+  std::atomic<uint64_t> seq;
+  // The encoded Program (its first 4 bytes give its length), then zeros. Read word by
+  // word: the seqlock, not the words, says whether a copy is whole.
+  std::atomic<uint64_t> words[1];  // really slot_words of them
+};
+
+// One completed call a client appends and the agent drains.
+struct Observation {
+  // Vyukov's cell sequence: == position when free to produce, position + 1 when full.
+  std::atomic<uint64_t> sequence;
+  uint64_t binding_id;
+  uint64_t epoch;
+  uint64_t latency_us;
+  uint64_t request_bytes;
+  uint64_t response_bytes;
+  uint32_t status;  // HTTP status; 0 = transport failure; ignored when answered
+  uint8_t answered_by;  // index of the filter that answered, kNotAnswered if none did
+  uint8_t filter_count;  // filters of the chain as the client saw it
+  uint16_t reserved;
+};
+constexpr uint8_t kNotAnswered = 0xFF;
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "cross-process atomics need lock-free");
+static_assert(std::atomic<int64_t>::is_always_lock_free, "cross-process atomics need lock-free");
+static_assert(sizeof(std::atomic<uint64_t>) == 8, "atomics must be plain words");
+static_assert(std::is_standard_layout<Header>::value, "Header is a byte layout");
+static_assert(sizeof(Observation) == 56, "Observation is a byte layout");
+
+// Where each region starts in a segment with these sizes; every region is 64-byte
+// aligned so producers on different cores do not share lines with the header.
+struct Geometry {
+  uint32_t binding_slots;
+  uint32_t slot_words;
+  uint32_t cell_count;
+  uint32_t ring_capacity;
+  uint64_t slots_offset;
+  uint64_t cells_offset;
+  uint64_t ring_offset;
+  uint64_t size;
+
+  static constexpr uint64_t Align(uint64_t value) { return (value + 63) & ~uint64_t{63}; }
+  static constexpr uint64_t SlotBytes(uint32_t slot_words) { return Align(8 + 8ull * slot_words); }
+
+  static Geometry For(uint32_t binding_slots, uint32_t slot_words, uint32_t cell_count,
+                      uint32_t ring_capacity) {
+    Geometry geometry{binding_slots, slot_words, cell_count, ring_capacity, 0, 0, 0, 0};
+    geometry.slots_offset = Align(sizeof(Header));
+    geometry.cells_offset = Align(geometry.slots_offset + SlotBytes(slot_words) * binding_slots);
+    geometry.ring_offset = Align(geometry.cells_offset + 8ull * cell_count);
+    geometry.size = Align(geometry.ring_offset + uint64_t{sizeof(Observation)} * ring_capacity);
+    return geometry;
+  }
+};
+
+}  // namespace middlepipe::fastpath
