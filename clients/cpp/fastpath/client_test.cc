@@ -1,0 +1,258 @@
+#include "clients/cpp/fastpath/client.h"
+
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "clients/cpp/fastpath/middlepipe_client.h"
+
+namespace middlepipe::fastpath {
+namespace {
+
+std::string TempPath(const std::string& name) {
+  return std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/" + name;
+}
+
+// An agent's side of a segment, writing programs by hand.
+class FakeAgent {
+ public:
+  explicit FakeAgent(const std::string& path) {
+    std::string error;
+    Segment::Sizes sizes;
+    sizes.binding_slots = 8;
+    sizes.slot_words = 256;
+    sizes.cell_count = 8;
+    sizes.ring_capacity = 64;
+    segment = Segment::Create(path, sizes, static_cast<uid_t>(-1), &error);
+    EXPECT_NE(segment, nullptr) << error;
+  }
+  void Publish(uint32_t slot, const Program& program) {
+    segment->header().directory_seq.fetch_add(1);
+    EXPECT_TRUE(segment->WriteSlot(slot, Encode(program)));
+    segment->header().directory_seq.fetch_add(1);
+  }
+  void Beat(int64_t now_ms) { segment->header().heartbeat_ms.store(static_cast<uint64_t>(now_ms)); }
+  std::vector<ObservationData> Drain() {
+    std::vector<ObservationData> taken;
+    segment->Drain([&](const ObservationData& data) { taken.push_back(data); });
+    return taken;
+  }
+
+  std::unique_ptr<Segment> segment;
+};
+
+Program Orders(bool fast) {
+  Program program;
+  program.binding_id = 11;
+  program.epoch = 5;
+  program.service = "orders";
+  program.fast = fast;
+  program.valid_until_ms = 1'000'000;
+  program.filter_count = 2;
+  return program;
+}
+
+Step OpenBreaker() {
+  Step step;
+  step.kind = Step::Kind::kRespond;
+  step.filter_index = 0;
+  step.markers = {{"Middlepipe-Callback", "circuit-breaker; name=\"b\"; event=open"},
+                  {"Middlepipe-Short-Circuit", "b"}};
+  step.response.status = 503;
+  step.response.raise = true;
+  step.response.headers = step.markers;
+  step.response.body = "open\n";
+  return step;
+}
+
+struct Harness {
+  explicit Harness(const std::string& name) : path(TempPath(name)), agent(path) {
+    ClientOptions options;
+    options.path = path;
+    options.now_us = [this] { return now_ms * 1000; };
+    options.log = [this](const std::string& line) { log.push_back(line); };
+    agent.Beat(now_ms);
+    client = std::make_unique<Client>(options);
+  }
+  std::string path;
+  int64_t now_ms = 500'000;
+  std::vector<std::string> log;
+  FakeAgent agent;
+  std::unique_ptr<Client> client;
+};
+
+TEST(ClientTest, ContinueReportsTheCallThroughTheRing) {
+  Harness harness("continue.shm");
+  harness.agent.Publish(3, Orders(true));
+  Verdict verdict = harness.client->OnRequest("orders");
+  ASSERT_EQ(verdict.action, Action::kContinue);
+  EXPECT_EQ(verdict.markers, (HeaderList{{"Middlepipe-Epoch", "5"}}));
+  harness.client->OnResponse(verdict, 200, 1234, 10, 20);
+  std::vector<ObservationData> taken = harness.agent.Drain();
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].binding_id, 11u);
+  EXPECT_EQ(taken[0].status, 200u);
+  EXPECT_EQ(taken[0].latency_us, 1234u);
+  EXPECT_EQ(taken[0].answered_by, kNotAnswered);
+  EXPECT_EQ(harness.client->OnRequest("payments").action, Action::kNoChain);
+}
+
+TEST(ClientTest, RespondStepAnswersAndIsCounted) {
+  Harness harness("respond.shm");
+  Program program = Orders(true);
+  program.steps.push_back(OpenBreaker());
+  harness.agent.Publish(0, program);
+  Verdict verdict = harness.client->OnRequest("orders");
+  ASSERT_EQ(verdict.action, Action::kRespond);
+  EXPECT_EQ(verdict.response.status, 503u);
+  EXPECT_TRUE(verdict.response.raise);
+  EXPECT_EQ(verdict.markers.back(), (std::pair<std::string, std::string>{"Middlepipe-Epoch", "5"}));
+  EXPECT_EQ(verdict.response.headers.size(), 3u);
+  std::vector<ObservationData> taken = harness.agent.Drain();
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].answered_by, 0u);
+}
+
+TEST(ClientTest, TokenStepLimitsWithRetryAfter) {
+  Harness harness("token.shm");
+  Program program = Orders(true);
+  Step take;
+  take.kind = Step::Kind::kTakeToken;
+  take.filter_index = 1;
+  take.cell = 2;
+  take.interval_us = 2'500'000;  // 0.4/s
+  take.tolerance_us = 0;        // capacity 1
+  take.markers = {{"Middlepipe-Short-Circuit", "limit"}};
+  take.response.status = 429;
+  take.response.headers = take.markers;
+  program.steps.push_back(take);
+  harness.agent.Publish(1, program);
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kContinue);
+  Verdict limited = harness.client->OnRequest("orders");
+  ASSERT_EQ(limited.action, Action::kRespond);
+  EXPECT_EQ(limited.response.headers.front(), (std::pair<std::string, std::string>{"Retry-After", "3"}));
+  harness.now_ms += 2500;
+  harness.agent.Beat(harness.now_ms);
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kContinue);
+}
+
+TEST(ClientTest, AsksTheAgentWhenTheFastPathCannotDecide) {
+  Harness harness("ask.shm");
+  harness.agent.Publish(0, Orders(false));
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kAskAgent);  // marked slow
+  Program expiring = Orders(true);
+  expiring.valid_until_ms = harness.now_ms;
+  harness.agent.Publish(0, expiring);
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kAskAgent);  // validity ended
+  harness.agent.Publish(0, Orders(true));
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kContinue);
+  EXPECT_TRUE(harness.log.empty());
+  harness.now_ms += 5000;  // the agent stops beating
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kAskAgent);
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kAskAgent);
+  ASSERT_EQ(harness.log.size(), 1u);  // said once
+  EXPECT_NE(harness.log[0].find("stopped beating"), std::string::npos) << harness.log[0];
+  harness.agent.Beat(harness.now_ms);
+  harness.now_ms += 1000;  // past the retry interval
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kContinue);
+  ASSERT_EQ(harness.log.size(), 2u);
+  EXPECT_NE(harness.log[1].find("is back"), std::string::npos);
+}
+
+TEST(ClientTest, NoSegmentMeansAskTheAgentSaidOnce) {
+  std::vector<std::string> log;
+  ClientOptions options;
+  options.path = TempPath("never-created.shm");
+  options.log = [&](const std::string& line) { log.push_back(line); };
+  Client client(options);
+  EXPECT_EQ(client.OnRequest("orders").action, Action::kAskAgent);
+  EXPECT_EQ(client.OnRequest("orders").action, Action::kAskAgent);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("cannot open"), std::string::npos) << log[0];
+}
+
+// Random bytes anywhere past the header (slots, cells, ring) and in the header's
+// mutable fields never crash the client; it answers something sane or asks the agent.
+TEST(ClientTest, CorruptSegmentNeverCrashesTheClient) {
+  Harness harness("corrupt.shm");
+  Program program = Orders(true);
+  program.steps.push_back(OpenBreaker());
+  harness.agent.Publish(0, program);
+  Segment& segment = *harness.agent.segment;
+  auto* bytes = reinterpret_cast<unsigned char*>(&segment.header());
+  const uint64_t size = segment.geometry().size;
+  const uint64_t fixed = offsetof(Header, heartbeat_ms);
+  std::mt19937_64 random(7);
+  for (int round = 0; round < 3000; ++round) {
+    for (int flips = 0; flips < 1 + round % 64; ++flips) {
+      const uint64_t at = fixed + random() % (size - fixed);
+      bytes[at] = static_cast<unsigned char>(random());
+    }
+    harness.agent.Beat(harness.now_ms);
+    Verdict verdict = harness.client->OnRequest(round % 2 == 0 ? "orders" : "other");
+    if (verdict.action == Action::kContinue) harness.client->OnResponse(verdict, 200, 1);
+    EXPECT_LE(static_cast<int>(verdict.action), static_cast<int>(Action::kAskAgent));
+  }
+}
+
+// A whole segment of random bytes (header included) is refused on attach.
+TEST(ClientTest, RandomFileIsRefused) {
+  const std::string path = TempPath("random.shm");
+  std::mt19937 random(3);
+  for (int round = 0; round < 50; ++round) {
+    std::string noise(4096 + random() % 65536, '\0');
+    for (char& c : noise) c = static_cast<char>(random());
+    if (round % 2 == 0) {  // a valid magic and version, the rest noise
+      const uint32_t head[2] = {kMagic, kLayoutVersion};
+      std::memcpy(&noise[0], head, sizeof(head));
+    }
+    FILE* file = std::fopen(path.c_str(), "wb");
+    std::fwrite(noise.data(), 1, noise.size(), file);
+    std::fclose(file);
+    ClientOptions options;
+    options.path = path;
+    options.log = [](const std::string&) {};
+    Client client(options);
+    EXPECT_EQ(client.OnRequest("orders").action, Action::kAskAgent);
+  }
+}
+
+TEST(CApiTest, CallsGoThroughTheAbi) {
+  Harness harness("abi.shm");
+  harness.agent.Beat(MonotonicMicros() / 1000);  // the C ABI runs on the real clock
+  Program program = Orders(true);
+  program.valid_until_ms = std::numeric_limits<int64_t>::max();
+  harness.agent.Publish(0, program);
+  EXPECT_EQ(mp_abi_version(), MP_ABI_VERSION);
+  mp_client* client = mp_client_open(harness.path.c_str());
+  ASSERT_NE(client, nullptr);
+  int action = -1;
+  mp_call* call = mp_on_request(client, "orders", &action);
+  ASSERT_EQ(action, MP_CONTINUE);
+  EXPECT_STREQ(mp_call_markers(call), "Middlepipe-Epoch: 5\n");
+  EXPECT_EQ(mp_call_epoch(call), 5u);
+  mp_on_response(client, call, 200, 100, 1, 2);
+  EXPECT_EQ(harness.agent.Drain().size(), 1u);
+  EXPECT_EQ(mp_on_request(client, "payments", &action), nullptr);
+  EXPECT_EQ(action, MP_NO_CHAIN);
+
+  program.steps.push_back(OpenBreaker());
+  harness.agent.Publish(0, program);
+  call = mp_on_request(client, "orders", &action);
+  ASSERT_EQ(action, MP_RESPOND);
+  EXPECT_EQ(mp_call_status(call), 503u);
+  EXPECT_EQ(mp_call_raise(call), 1);
+  size_t length = 0;
+  EXPECT_EQ(std::string(mp_call_body(call, &length)), "open\n");
+  EXPECT_EQ(length, 5u);
+  EXPECT_NE(std::string(mp_call_headers(call)).find("Middlepipe-Short-Circuit: b\n"), std::string::npos);
+  mp_call_free(call);
+  EXPECT_EQ(mp_client_dropped(client), 0u);
+  mp_client_close(client);
+}
+
+}  // namespace
+}  // namespace middlepipe::fastpath
