@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -20,7 +21,9 @@
 #include "common/names.h"
 #include "common/termination.h"
 #include "common/version.h"
+#include "clients/cpp/fastpath/segment.h"
 #include "filter-agent/control_client.h"
+#include "filter-agent/fast_path_publisher.h"
 #include "filter-agent/hook_server.h"
 #include "filter-agent/reporter.h"
 #include "scheduler/chain_table.h"
@@ -40,6 +43,7 @@ struct Options {
   std::string token_file;
   std::string socket;
   std::string shm;
+  int64_t app_uid = -1;
   std::string address;
   uint32_t port = 0;
   uint32_t report_interval_ms = 250;
@@ -102,17 +106,33 @@ int Run(const Options& options) {
   if (!kinds.ok()) return Fail(kProgram, kinds.status(), std::cerr);
   scheduler::FilterRegistry registry(&*kinds);
   scheduler::RegisterBuiltinFilters(registry);
-  scheduler::ChainTable chains(&registry, scheduler::SteadyClockMillis());
 
   const std::string socket = HookSocketPath(options);
+  // The fast-path segment before the chains: their token buckets move into its cells.
+  std::string shm_error;
+  const std::string shm = SharedMemoryPath(options, socket);
+  if (const size_t slash = shm.rfind('/'); slash != std::string::npos && slash > 0) {
+    if (absl::Status made = MakeDirectories(shm.substr(0, slash), 0755); !made.ok()) {
+      return Fail(kProgram, made, std::cerr);
+    }
+  }
+  std::unique_ptr<fastpath::Segment> segment = fastpath::Segment::Create(
+      shm, fastpath::Segment::Sizes(), static_cast<uid_t>(options.app_uid), &shm_error);
+  if (segment == nullptr) {
+    return Fail(kProgram, absl::FailedPreconditionError(absl::StrCat("fast path: ", shm_error)), std::cerr);
+  }
+  scheduler::ChainTable chains(&registry, scheduler::SteadyClockMillis());
+
   const std::string address = options.address.empty() ? DetectAddress() : options.address;
   logger.Info("version ", kVersion, " app ", options.app, " instance ", options.instance,
               " address ", address, " controller ", controller->ToString());
-  logger.Info("hook socket ", socket, " shm ", SharedMemoryPath(options, socket));
+  logger.Info("hook socket ", socket, " shm ", shm);
   HookServer hooks(&chains, &logger, kVersion);
   if (absl::Status served = hooks.Start(socket); !served.ok()) {
     return Fail(kProgram, served, std::cerr);
   }
+  FastPathPublisher fast_path(segment.get(), &chains, &logger, scheduler::SteadyClockMillis());
+  fast_path.Start();
 
   // The client heartbeats whether the reporter's stream is up, and the reporter asks the
   // client where the aggregator is: the reporter is made second and told through this.
@@ -129,7 +149,9 @@ int Run(const Options& options) {
     const Reporter* reporter = reporter_made.load();
     return reporter != nullptr && reporter->connected();
   };
-  control.requests_handled = [&hooks] { return hooks.requests_handled(); };
+  control.requests_handled = [&hooks, &fast_path] {
+    return hooks.requests_handled() + fast_path.observations();
+  };
   ControlClient client(control, &chains, &logger);
   client.Start();
   ReporterOptions reporting;
@@ -146,9 +168,12 @@ int Run(const Options& options) {
   // The hooks first, so what the app sent last is counted; then the reporter's last
   // batch carries it to the aggregator (a scale-down's state merge).
   hooks.Stop();
+  fast_path.Stop();
   reporter.Stop();
   client.Stop();  // before the reporter goes: its heartbeats ask the reporter
-  logger.Info("stopped after ", hooks.requests_handled(), " hooked requests");
+  logger.Info("stopped after ", hooks.requests_handled(), " hooked requests and ",
+              fast_path.observations(), " on the fast path (", segment->header().ring_dropped.load(),
+              " dropped, ", fast_path.orphaned(), " of bindings gone)");
   return 0;
 }
 
@@ -169,6 +194,10 @@ int main(int argc, char** argv) {
                  "Hook socket path (default: $MP_AGENT_SOCKET or /run/middlepipe/agent.sock)");
   app.add_option("--shm", options.shm,
                  "Fast-path shared memory path (default: $MP_AGENT_SHM or SOCKET.shm)");
+  app.add_option("--app-uid", options.app_uid,
+                 "User id that owns the fast-path segment (mode 0600): the container's app user "
+                 "(default: the agent's own)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{4294967294}));
   app.add_option("--address", options.address,
                  "This instance's IP address (default: the first non-loopback IPv4 address)");
   app.add_option("--port", options.port,

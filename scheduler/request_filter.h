@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "proto/hook.pb.h"
 #include "proto/middlepipe.pb.h"
+#include "scheduler/fast_path.h"
 
 namespace middlepipe::scheduler {
 
@@ -87,6 +88,13 @@ class RequestFilter {
   virtual bool MayMarkResponse(uint32_t note) const { return true; }
   // A decision from the user's aggregator for this filter.
   virtual void OnDecision(const v1::Decision& decision) {}
+
+  // The shared-memory fast path (fast_path.h). What this filter would decide for the
+  // next call, without seeing it; Ask() (the default) when it cannot say.
+  virtual FastPathPlan CompileFastPath(FastPathContext& context) { return FastPathPlan::Ask(); }
+  // A call the client core decided from the compiled plan reached this filter (`answered`:
+  // this filter's step answered it): count what OnRequest would have counted.
+  virtual void OnFastPathRequest(bool answered) {}
 
   // Takes over the state of the same middlepipe's filter from the previous epoch (same
   // kind guaranteed), so a new epoch does not reset counters or an open breaker.

@@ -102,7 +102,11 @@ bool Client::Lookup(Segment& segment, const std::string& service, Binding* bindi
     break;
   }
   if (segment.header().directory_seq.load(std::memory_order_acquire) != directory) return false;
-  if (found.program == nullptr && unreadable) return false;  // it may be in the slot we could not read
+  // Not found: it may be in a slot we could not read, or have no slot at all.
+  if (found.program == nullptr &&
+      (unreadable || segment.header().unlisted.load(std::memory_order_relaxed) != 0)) {
+    return false;
+  }
   cached = found;
   *binding = found;
   return true;

@@ -62,6 +62,9 @@ struct Header {
   // Observations a full ring turned away.
   std::atomic<uint64_t> ring_dropped;
   std::atomic<uint64_t> agent_pid;
+  // Bindings the agent has no slot for: while nonzero, a service missing from the
+  // directory may be one of them, so a client asks the agent instead of going direct.
+  std::atomic<uint64_t> unlisted;
 };
 
 struct BindingSlot {

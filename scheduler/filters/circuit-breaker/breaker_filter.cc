@@ -227,6 +227,42 @@ void BreakerFilter::OnResponse(RequestCall& call, uint32_t note) {
   }
 }
 
+FastPathPlan BreakerFilter::CompileFastPath(FastPathContext& context) {
+  const int64_t now = context.now_ms;
+  std::string reason;
+  int64_t valid_until = 0;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    const BreakerState& state = *state_;
+    if (!state.pending_event.empty()) return FastPathPlan::Ask();  // told on the next call
+    const bool live = state.Live(now);
+    if (state.phase == Phase::kClosed) {
+      return live ? FastPathPlan::Pass(state.lease_until_ms) : FastPathPlan::Ask();
+    }
+    if (state.phase != Phase::kOpen) return FastPathPlan::Ask();
+    // Open: under the cluster's lease until it lapses; alone, until half-open is due.
+    valid_until = live ? state.lease_until_ms : state.opened_at_ms + config_.open_ms;
+    if (now >= valid_until) return FastPathPlan::Ask();
+    reason = state.reason;
+  }
+  RequestCall answer;
+  ShortCircuit(answer, reason);
+  fastpath::Step step;
+  step.kind = fastpath::Step::Kind::kRespond;
+  for (const v1::Header& marker : answer.markers) step.markers.emplace_back(marker.name(), marker.value());
+  step.response.status = answer.response.status();
+  step.response.raise = answer.response.raise();
+  step.response.headers = ToHeaderList(answer.response.headers());
+  step.response.body = answer.response.body();
+  return {true, valid_until, std::move(step)};
+}
+
+void BreakerFilter::OnFastPathRequest(bool answered) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->pending.set_requests(state_->pending.requests() + 1);
+  if (answered) state_->pending.set_short_circuited(state_->pending.short_circuited() + 1);
+}
+
 bool BreakerFilter::MayMarkResponse(uint32_t note) const {
   if (note == kTrialNote) return true;  // a trial's outcome re-opens or closes
   // Closed under the aggregator's lease, only the cluster opens it (by decision, told on

@@ -61,6 +61,11 @@ class BreakerFilter final : public RequestFilter {
   void OnResponse(RequestCall& call, uint32_t note) override;
   void OnDecision(const v1::Decision& decision) override;
   bool MayMarkResponse(uint32_t note) const override;
+  // Open: the short-circuit answer, until the open interval or the cluster's lease ends.
+  // Closed under a live cluster lease: pass. Otherwise (half-open trials, a closed
+  // breaker deciding alone, whose next response may trip it) the agent must see calls.
+  FastPathPlan CompileFastPath(FastPathContext& context) override;
+  void OnFastPathRequest(bool answered) override;
   void AdoptState(RequestFilter& previous) override;
   std::string ExportState() const override;
   absl::Status ImportState(absl::string_view state) override;

@@ -38,6 +38,11 @@ FilterStatus MonitorFilter::OnRequest(RequestCall& call, uint32_t& note) {
   return FilterStatus::kContinue;
 }
 
+void MonitorFilter::OnFastPathRequest(bool answered) {
+  std::lock_guard<std::mutex> lock(counts_->mu);
+  counts_->pending.set_requests(counts_->pending.requests() + 1);
+}
+
 void MonitorFilter::OnResponse(RequestCall& call, uint32_t note) {
   const double latency_ms = static_cast<double>(call.latency_us) / 1000.0;
   const size_t status_class = call.status >= 100 && call.status < 600 ? call.status / 100 : 0;

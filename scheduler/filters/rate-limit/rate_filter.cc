@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "clients/cpp/fastpath/gcra.h"
 
 namespace middlepipe::scheduler::rate_limit {
 namespace {
@@ -36,37 +37,39 @@ absl::StatusOr<RateConfig> ParseRateConfig(const std::string& config_json) {
 }
 
 TokenBucket::TokenBucket(double rate_per_second, double capacity, int64_t now_ms)
-    : rate_per_ms_(rate_per_second / 1000.0),
-      capacity_(std::max(capacity, 1.0)),
-      tokens_(capacity_),
-      last_ms_(now_ms) {}
-
-void TokenBucket::Refill(int64_t now_ms) {
-  if (now_ms > last_ms_) {
-    tokens_ = std::min(capacity_, tokens_ + static_cast<double>(now_ms - last_ms_) * rate_per_ms_);
-    last_ms_ = now_ms;
-  }
+    : own_(std::make_unique<std::atomic<int64_t>>(0)), cell_(own_.get()) {
+  Shape(rate_per_second, capacity);
 }
 
-bool TokenBucket::TryTake(int64_t now_ms) {
-  Refill(now_ms);
-  if (tokens_ < 1.0) return false;
-  tokens_ -= 1.0;
-  return true;
+void TokenBucket::Shape(double rate_per_second, double capacity) {
+  interval_us_ = std::clamp<int64_t>(std::llround(1e6 / rate_per_second), fastpath::kMinIntervalUs,
+                                     fastpath::kMaxIntervalUs);
+  tolerance_us_ = std::min<int64_t>(
+      std::llround((std::max(capacity, 1.0) - 1.0) * static_cast<double>(interval_us_)),
+      fastpath::kMaxToleranceUs);
+}
+
+int64_t TokenBucket::Take(int64_t now_ms) {
+  return fastpath::TakeToken(*cell_, interval_us_, tolerance_us_, now_ms * 1000);
 }
 
 void TokenBucket::Reconfigure(double rate_per_second, double capacity, int64_t now_ms) {
-  Refill(now_ms);
-  rate_per_ms_ = rate_per_second / 1000.0;
-  capacity_ = std::max(capacity, 1.0);
-  tokens_ = std::min(tokens_, capacity_);
+  const int64_t now_us = now_ms * 1000;
+  // Tokens now: the room the bucket has left, in intervals.
+  const int64_t debt = std::max<int64_t>(cell_->load(std::memory_order_relaxed), now_us) - now_us;
+  const double tokens =
+      std::max(0.0, static_cast<double>(tolerance_us_ + interval_us_ - debt) / static_cast<double>(interval_us_));
+  Shape(rate_per_second, capacity);
+  const double kept = std::min(tokens, static_cast<double>(tolerance_us_ + interval_us_) / static_cast<double>(interval_us_));
+  const auto new_debt = static_cast<int64_t>(
+      std::llround(static_cast<double>(tolerance_us_ + interval_us_) - kept * static_cast<double>(interval_us_)));
+  cell_->store(now_us + std::max<int64_t>(new_debt, 0), std::memory_order_relaxed);
 }
 
-int64_t TokenBucket::MillisUntilToken(int64_t now_ms) {
-  Refill(now_ms);
-  if (tokens_ >= 1.0) return 0;
-  if (rate_per_ms_ <= 0) return 60'000;
-  return static_cast<int64_t>(std::ceil((1.0 - tokens_) / rate_per_ms_));
+void TokenBucket::Share(std::atomic<int64_t>* cell) {
+  if (cell == cell_) return;
+  cell->store(cell_->load(std::memory_order_relaxed), std::memory_order_relaxed);
+  cell_ = cell;
 }
 
 // Everything that changes, behind one mutex; shared by the filters of consecutive epochs.
@@ -159,11 +162,11 @@ FilterStatus RateFilter::OnRequest(RequestCall& call, uint32_t& note) {
     keyed.bucket.Reconfigure(rate, burst, now);
     keyed.version = state.version;
   }
-  if (keyed.bucket.TryTake(now)) return FilterStatus::kContinue;
+  const int64_t wait_us = keyed.bucket.Take(now);
+  if (wait_us == 0) return FilterStatus::kContinue;
 
   state.pending.set_short_circuited(state.pending.short_circuited() + 1);
   ++(*state.pending.mutable_counters())["limited"];
-  const int64_t retry_seconds = std::max<int64_t>(1, (keyed.bucket.MillisUntilToken(now) + 999) / 1000);
   const std::string detail = absl::StrCat("over ", rate, " requests/s", key.empty() ? "" : " for ", key);
   call.markers.push_back(CallbackMarker("rate-limit", name_, "limited", detail));
   call.AddMarker("Middlepipe-Short-Circuit", name_);
@@ -173,9 +176,62 @@ FilterStatus RateFilter::OnRequest(RequestCall& call, uint32_t& note) {
   call.response.set_body(absl::StrCat("rate limit ", name_, ": ", detail, "\n"));
   v1::Header* retry = call.response.add_headers();
   retry->set_name("Retry-After");
-  retry->set_value(absl::StrCat(retry_seconds));
+  retry->set_value(absl::StrCat(fastpath::RetryAfterSeconds(wait_us)));
   for (const v1::Header& marker : call.markers) *call.response.add_headers() = marker;
   return FilterStatus::kRespond;
+}
+
+FastPathPlan RateFilter::CompileFastPath(FastPathContext& context) {
+  if (!config_.key_header.empty()) return FastPathPlan::Ask();  // the key is in the request
+  std::optional<SharedCell> shared = context.cell(name_);
+  if (!shared.has_value()) return FastPathPlan::Ask();
+  const int64_t now = context.now_ms;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  RateState& state = *state_;
+  const auto [rate, burst] = EffectiveRate(config_, state, now);
+  if (state.Live(now) != state.was_live) {
+    return FastPathPlan::Ask();  // the share just lapsed or came back: OnRequest retunes
+  }
+  // The one bucket, as OnRequest would find or make it.
+  auto found = state.buckets.find("");
+  if (found == state.buckets.end()) {
+    state.recency.push_front("");
+    found = state.buckets.emplace("", RateState::Keyed{TokenBucket(rate, burst, now), state.version,
+                                                        state.recency.begin()})
+                .first;
+  }
+  RateState::Keyed& keyed = found->second;
+  if (keyed.version != state.version) {
+    keyed.bucket.Reconfigure(rate, burst, now);
+    keyed.version = state.version;
+  }
+  keyed.bucket.Share(shared->cell);
+
+  fastpath::Step step;
+  step.kind = fastpath::Step::Kind::kTakeToken;
+  step.cell = shared->index;
+  step.interval_us = keyed.bucket.interval_us();
+  step.tolerance_us = keyed.bucket.tolerance_us();
+  const std::string detail = absl::StrCat("over ", rate, " requests/s");
+  const v1::Header limited = CallbackMarker("rate-limit", name_, "limited", detail);
+  step.markers = {{limited.name(), limited.value()}, {"Middlepipe-Short-Circuit", name_}};
+  step.response.status = 429;
+  step.response.raise = true;
+  step.response.body = absl::StrCat("rate limit ", name_, ": ", detail, "\n");
+  step.response.headers = step.markers;  // the client core puts Retry-After in front
+  // A cluster share holds while its lease does; then OnRequest falls back to limit/instances.
+  const bool live = config_.cluster_scope && state.Live(now);
+  return {true, live ? state.lease_until_ms : std::numeric_limits<int64_t>::max(), std::move(step)};
+}
+
+void RateFilter::OnFastPathRequest(bool answered) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  RateState& state = *state_;
+  state.pending.set_requests(state.pending.requests() + 1);
+  if (answered) {
+    state.pending.set_short_circuited(state.pending.short_circuited() + 1);
+    ++(*state.pending.mutable_counters())["limited"];
+  }
 }
 
 void RateFilter::OnDecision(const v1::Decision& decision) {

@@ -15,6 +15,7 @@
 // most max_keys (least recently used evicted), requests without the header share one.
 #pragma once
 
+#include <atomic>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -36,25 +37,33 @@ struct RateConfig {
 // Reads a config that passed the kind's schema (defaults filled in).
 absl::StatusOr<RateConfig> ParseRateConfig(const std::string& config_json);
 
-// A token bucket on a millisecond clock. Holds at least one token's room, so a limit with
-// burst 0 still admits one request at a time.
+// A token bucket on a millisecond clock, kept as one GCRA word (clients/cpp/fastpath/
+// gcra.h) so it can move into the fast-path segment and be shared with the app's client
+// core. Holds at least one token's room, so a limit with burst 0 still admits one
+// request at a time. Starts full.
 class TokenBucket {
  public:
   TokenBucket(double rate_per_second, double capacity, int64_t now_ms);
-  // Takes a token if there is one.
-  bool TryTake(int64_t now_ms);
-  // Changes the rate and capacity from now on (tokens above the new capacity go).
+  // Takes a token: 0 when taken, else the microseconds until there is one.
+  int64_t Take(int64_t now_ms);
+  // Changes the rate and capacity from now on, keeping the tokens it has (up to the new
+  // capacity).
   void Reconfigure(double rate_per_second, double capacity, int64_t now_ms);
-  // Milliseconds until a token is available (0 if one is).
-  int64_t MillisUntilToken(int64_t now_ms);
+  // Moves the bucket, tokens and all, into a word others share (the segment's cell);
+  // from then on every take is from there. `cell` must outlive the bucket.
+  void Share(std::atomic<int64_t>* cell);
+  bool SharedIn(const std::atomic<int64_t>* cell) const { return cell_ == cell; }
+
+  int64_t interval_us() const { return interval_us_; }
+  int64_t tolerance_us() const { return tolerance_us_; }
 
  private:
-  void Refill(int64_t now_ms);
+  void Shape(double rate_per_second, double capacity);
 
-  double rate_per_ms_;
-  double capacity_;
-  double tokens_;
-  int64_t last_ms_;
+  int64_t interval_us_ = 1;
+  int64_t tolerance_us_ = 0;
+  std::unique_ptr<std::atomic<int64_t>> own_;
+  std::atomic<int64_t>* cell_;
 };
 
 class RateState;
@@ -69,6 +78,9 @@ class RateFilter final : public RequestFilter {
   FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
   bool MayMarkResponse(uint32_t note) const override { return false; }
   void OnDecision(const v1::Decision& decision) override;
+  // Without key_header: a take from the bucket, which moves into the segment's cell.
+  FastPathPlan CompileFastPath(FastPathContext& context) override;
+  void OnFastPathRequest(bool answered) override;
   void AdoptState(RequestFilter& previous) override;
   void TakeReport(v1::Report& report) override;
 

@@ -1,0 +1,185 @@
+#include "filter-agent/fast_path_publisher.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "clients/cpp/fastpath/program.h"
+
+namespace middlepipe::agent {
+
+FastPathPublisher::FastPathPublisher(fastpath::Segment* segment, const scheduler::ChainTable* chains,
+                                     Logger* logger, scheduler::Clock clock)
+    : segment_(segment), chains_(chains), logger_(logger), clock_(std::move(clock)) {}
+
+FastPathPublisher::~FastPathPublisher() { Stop(); }
+
+void FastPathPublisher::Start(std::chrono::milliseconds interval) {
+  RunRound();
+  thread_ = std::thread([this, interval] {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    while (!stopping_) {
+      lock.unlock();
+      const uint64_t before = observations_.load();
+      RunRound();
+      // While calls flow, drain again soon: a breaker trips from what is drained.
+      const auto wait = observations_.load() != before ? std::chrono::milliseconds(1) : interval;
+      lock.lock();
+      stop_changed_.wait_for(lock, wait, [this] { return stopping_; });
+    }
+  });
+}
+
+void FastPathPublisher::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  stop_changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  RunRound();  // the app's last calls count (a scale-down's merge)
+  // Clients that still map it see it stale at once and ask the socket (which fails open).
+  segment_->header().heartbeat_ms.store(0, std::memory_order_relaxed);
+  unlink(segment_->path().c_str());
+}
+
+void FastPathPublisher::RunRound() {
+  std::lock_guard<std::mutex> lock(round_mu_);
+  std::shared_ptr<const scheduler::ChainSet> current = chains_->Current();
+  Drain(current.get());
+  const int64_t now_ms = clock_();
+  Publish(current.get(), now_ms);
+  segment_->header().heartbeat_ms.store(static_cast<uint64_t>(now_ms), std::memory_order_relaxed);
+}
+
+uint64_t FastPathPublisher::BindingId(const std::string& service) {
+  auto [found, added] = binding_ids_.emplace(service, binding_ids_.size() + 1);
+  if (added) services_[found->second] = service;
+  return found->second;
+}
+
+void FastPathPublisher::Drain(const scheduler::ChainSet* current) {
+  segment_->Drain([&](const fastpath::ObservationData& observation) {
+    ++observations_;
+    auto service = services_.find(observation.binding_id);
+    const scheduler::RequestChain* chain =
+        service != services_.end() && current != nullptr ? current->Find(service->second) : nullptr;
+    if (chain == nullptr) {
+      ++orphaned_;  // the binding went away since the client decided
+      return;
+    }
+    const auto& entries = chain->entries();
+    const size_t reached =
+        observation.answered_by == fastpath::kNotAnswered
+            ? entries.size()
+            : std::min<size_t>(entries.size(), size_t{observation.answered_by} + 1);
+    for (size_t i = 0; i < reached; ++i) {
+      entries[i].filter->OnFastPathRequest(i == observation.answered_by);
+    }
+    if (observation.answered_by != fastpath::kNotAnswered) return;
+    scheduler::RequestCall call;
+    call.request.set_service(service->second);
+    call.status = observation.status;
+    call.latency_us = observation.latency_us;
+    chain->OnResponse(call);  // markers it may add have no call to go on: by construction none
+  });
+}
+
+void FastPathPublisher::Publish(const scheduler::ChainSet* current, int64_t now_ms) {
+  const fastpath::Geometry& geometry = segment_->geometry();
+  const uint64_t capacity = uint64_t{geometry.slot_words} * 8 - 4;
+  std::map<std::string, std::string> payloads;
+  if (current != nullptr) {
+    for (const auto& [service, chain] : current->chains()) {
+      const auto& entries = chain->entries();
+      fastpath::Program program;
+      program.binding_id = BindingId(service);
+      program.epoch = current->epoch();
+      program.service = service;
+      program.fast = entries.size() < fastpath::kNotAnswered;
+      program.filter_count = static_cast<uint8_t>(std::min<size_t>(entries.size(), 254));
+      program.valid_until_ms = std::numeric_limits<int64_t>::max();
+      scheduler::FastPathContext context;
+      context.now_ms = now_ms;
+      context.cell = [&, service = service](const std::string& name) -> std::optional<scheduler::SharedCell> {
+        const std::string key = absl::StrCat(service, "/", name);
+        auto found = cells_.find(key);
+        if (found == cells_.end()) {
+          if (cells_.size() >= geometry.cell_count) return std::nullopt;
+          found = cells_.emplace(key, static_cast<uint32_t>(cells_.size())).first;
+        }
+        return scheduler::SharedCell{found->second, &segment_->cell(found->second)};
+      };
+      for (size_t i = 0; program.fast && i < entries.size(); ++i) {
+        scheduler::FastPathPlan plan = entries[i].filter->CompileFastPath(context);
+        program.fast = plan.possible;
+        program.valid_until_ms = std::min(program.valid_until_ms, plan.valid_until_ms);
+        if (plan.step.has_value()) {
+          plan.step->filter_index = static_cast<uint8_t>(i);
+          program.steps.push_back(std::move(*plan.step));
+        }
+      }
+      std::string payload = fastpath::Encode(program);
+      if (!program.fast || payload.size() > capacity) {  // too big: the socket answers
+        program.fast = false;
+        program.steps.clear();
+        payload = fastpath::Encode(program);
+      }
+      payloads[service] = std::move(payload);
+    }
+  }
+
+  // Services keep their slots; new ones take free slots; gone ones free theirs.
+  std::map<std::string, uint32_t> slots;
+  std::set<uint32_t> used;
+  for (const auto& [service, slot] : slots_) {
+    if (payloads.count(service) != 0) {
+      slots[service] = slot;
+      used.insert(slot);
+    }
+  }
+  uint64_t unlisted = 0;
+  uint32_t next_free = 0;
+  for (const auto& [service, payload] : payloads) {
+    if (slots.count(service) != 0) continue;
+    while (next_free < geometry.binding_slots && used.count(next_free) != 0) ++next_free;
+    if (next_free >= geometry.binding_slots) {
+      ++unlisted;
+      continue;
+    }
+    slots[service] = next_free;
+    used.insert(next_free);
+  }
+  if (unlisted > 0 && !warned_full_) {
+    logger_->Warning("fast path: ", payloads.size(), " bindings, ", geometry.binding_slots,
+                     " slots; the rest go over the socket");
+  }
+  warned_full_ = unlisted > 0;
+
+  const bool directory_changed = slots != slots_ || unlisted != unlisted_;
+  if (directory_changed) segment_->header().directory_seq.fetch_add(1, std::memory_order_acq_rel);
+  for (const auto& [service, slot] : slots_) {
+    if (slots.count(service) == 0 || slots[service] != slot) {
+      if (used.count(slot) == 0) {
+        segment_->WriteSlot(slot, "");
+        written_.erase(slot);
+      }
+    }
+  }
+  for (const auto& [service, slot] : slots) {
+    const std::string& payload = payloads[service];
+    auto written = written_.find(slot);
+    if (written != written_.end() && written->second == payload) continue;
+    segment_->WriteSlot(slot, payload);
+    written_[slot] = payload;
+  }
+  segment_->header().unlisted.store(unlisted, std::memory_order_relaxed);
+  if (directory_changed) segment_->header().directory_seq.fetch_add(1, std::memory_order_acq_rel);
+  slots_ = std::move(slots);
+  unlisted_ = unlisted;
+}
+
+}  // namespace middlepipe::agent

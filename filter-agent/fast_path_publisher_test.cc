@@ -1,0 +1,332 @@
+#include "filter-agent/fast_path_publisher.h"
+
+#include <random>
+#include <sstream>
+
+#include "clients/cpp/fastpath/client.h"
+#include "filter-agent/hook_server.h"
+#include "gtest/gtest.h"
+#include "scheduler/filters/builtin_filters.h"
+#include "scheduler/filters/builtin_kinds.h"
+
+namespace middlepipe::agent {
+namespace {
+
+using fastpath::Action;
+
+std::string TempPath(const std::string& name) {
+  return std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/" + name;
+}
+
+// Chains both worlds run: a cluster breaker + rate limit + monitor on orders, an
+// instance-scope breaker + monitor on stock, a fault injector (no fast path) on audit.
+v1::Prepare Chains(uint64_t epoch) {
+  v1::Prepare prepare;
+  prepare.set_epoch(epoch);
+  auto add = [&](const std::string& service,
+                 std::vector<std::tuple<std::string, std::string, std::string>> filters) {
+    v1::Chain* chain = prepare.add_chains();
+    chain->set_app("web");
+    chain->set_service(service);
+    for (const auto& [name, kind, config] : filters) {
+      v1::FilterSpec* spec = chain->add_filters();
+      spec->set_middlepipe(name);
+      spec->set_kind(kind);
+      spec->set_level(v1::LEVEL_REQUEST);
+      spec->set_config_json(config);
+    }
+  };
+  add("orders", {{"orders-breaker", "circuit-breaker",
+                  R"({"min_requests":4,"error_threshold_percent":50,"window_ms":2000,"open_ms":800,"half_open_requests":2,"latency_threshold_ms":300})"},
+                 {"orders-limit", "rate-limit", R"({"requests_per_second":20,"burst":4})"},
+                 {"orders-monitor", "monitor", "{}"}});
+  add("stock", {{"stock-breaker", "circuit-breaker",
+                 R"({"scope":"instance","min_requests":3,"open_ms":500,"half_open_requests":1,"latency_threshold_ms":300})"},
+                {"stock-limit", "rate-limit", R"({"requests_per_second":5,"scope":"instance"})"},
+                {"stock-monitor", "monitor", "{}"}});
+  add("audit", {{"audit-faults", "fault-inject", R"({"abort_percent":0})"}});
+  return prepare;
+}
+
+// What the app sees of a verdict, in one comparable string.
+std::string Seen(const v1::Verdict& verdict) {
+  std::ostringstream out;
+  out << "action=" << verdict.action() << "\n";
+  for (const auto& marker : verdict.markers()) out << "marker " << marker.name() << ": " << marker.value() << "\n";
+  if (verdict.action() == v1::ACTION_RESPOND) {
+    out << "status=" << verdict.response().status() << " raise=" << verdict.response().raise() << "\n";
+    for (const auto& header : verdict.response().headers()) out << "header " << header.name() << ": " << header.value() << "\n";
+    out << "body=" << verdict.response().body();
+  }
+  return out.str();
+}
+
+std::string Seen(const fastpath::Verdict& verdict) {
+  std::ostringstream out;
+  out << "action=" << (verdict.action == Action::kRespond ? v1::ACTION_RESPOND : v1::ACTION_CONTINUE) << "\n";
+  for (const auto& [name, value] : verdict.markers) out << "marker " << name << ": " << value << "\n";
+  if (verdict.action == Action::kRespond) {
+    out << "status=" << verdict.response.status << " raise=" << verdict.response.raise << "\n";
+    for (const auto& [name, value] : verdict.response.headers) out << "header " << name << ": " << value << "\n";
+    out << "body=" << verdict.response.body;
+  }
+  return out.str();
+}
+
+std::string Markers(const std::optional<v1::HookReply>& reply) {
+  std::ostringstream out;
+  if (reply.has_value()) {
+    for (const auto& marker : reply->markers().markers()) out << marker.name() << ": " << marker.value() << "\n";
+  }
+  return out.str();
+}
+
+v1::Decision BreakerDecision(uint64_t sequence, v1::BreakerState state, uint32_t permits) {
+  v1::Decision decision;
+  decision.set_sequence(sequence);
+  decision.set_lease_ms(3000);
+  decision.mutable_breaker()->set_state(state);
+  decision.mutable_breaker()->set_reason("the cluster says so");
+  decision.mutable_breaker()->set_trial_permits(permits);
+  return decision;
+}
+
+// One agent: chains, hook server (the socket path's core) and, with a segment, the fast
+// path's publisher and an app's client core, all on one fake clock.
+struct World {
+  World(int64_t* now_ms, const std::string& segment_path) {
+    scheduler::RegisterBuiltinFilters(registry);
+    scheduler::Clock clock = [now_ms] { return *now_ms; };
+    chains = std::make_unique<scheduler::ChainTable>(&registry, clock);
+    hooks = std::make_unique<HookServer>(chains.get(), &logger, "test");
+    if (!segment_path.empty()) {
+      std::string error;
+      segment = fastpath::Segment::Create(segment_path, fastpath::Segment::Sizes(), static_cast<uid_t>(-1), &error);
+      EXPECT_NE(segment, nullptr) << error;
+      publisher = std::make_unique<FastPathPublisher>(segment.get(), chains.get(), &logger, clock);
+      fastpath::ClientOptions options;
+      options.path = segment_path;
+      options.now_us = [now_ms] { return *now_ms * 1000; };
+      options.log = [](const std::string&) {};
+      client = std::make_unique<fastpath::Client>(options);
+    }
+  }
+  void Commit(uint64_t epoch) {
+    ASSERT_TRUE(chains->Prepare(Chains(epoch)).ok());
+    ASSERT_TRUE(chains->Commit(epoch).ok());
+  }
+  void Round() {
+    if (publisher) publisher->RunRound();
+  }
+  scheduler::RequestFilter* Filter(const std::string& service, const std::string& name) {
+    return chains->Current()->Find(service)->Find(name);
+  }
+  // Commits epoch 1 and puts the orders breaker under a cluster lease, so the fast path
+  // passes orders calls on its own.
+  void LeaseOrdersBreaker() {
+    Commit(1);
+    Round();
+    Filter("orders", "orders-breaker")->OnDecision(BreakerDecision(2, v1::BREAKER_STATE_CLOSED, 0));
+    Round();
+  }
+
+  std::ostringstream log;
+  Logger logger{"test", &log};
+  scheduler::KindCatalog kinds = *scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
+  scheduler::FilterRegistry registry{&kinds};
+  std::unique_ptr<scheduler::ChainTable> chains;
+  std::unique_ptr<HookServer> hooks;
+  // Made before the publisher and kept until the chains' filters, which may hold its
+  // cells, are gone: ~World below destroys in that order.
+  std::unique_ptr<fastpath::Segment> segment;
+  std::unique_ptr<FastPathPublisher> publisher;
+  std::unique_ptr<fastpath::Client> client;
+
+  ~World() {
+    client.reset();
+    publisher.reset();
+    hooks.reset();
+    chains.reset();  // filters may hold cells of the segment: they go first
+    segment.reset();
+  }
+};
+
+// A call in flight in both worlds.
+struct Flight {
+  uint64_t socket_call = 0;
+  // The fast world's: a fast verdict, or a socket call id.
+  bool fast = false;
+  fastpath::Verdict fast_verdict;
+  uint64_t fast_world_call = 0;
+  bool awaits_markers = false;
+  bool fast_world_awaits_markers = false;
+};
+
+v1::HookRequest Request(uint64_t id, const std::string& service) {
+  v1::HookRequest request;
+  request.set_request_id(id);
+  request.mutable_on_request()->set_service(service);
+  request.mutable_on_request()->set_method("GET");
+  request.mutable_on_request()->set_path("/");
+  return request;
+}
+
+v1::HookRequest Response(uint64_t id, uint64_t call_id, uint32_t status, uint64_t latency_us, bool awaits) {
+  v1::HookRequest request;
+  request.set_request_id(id);
+  request.mutable_on_response()->set_call_id(call_id);
+  request.mutable_on_response()->set_status(status);
+  request.mutable_on_response()->set_latency_us(latency_us);
+  request.mutable_on_response()->set_no_reply(!awaits);
+  return request;
+}
+
+// The property: for any sequence of requests, responses, aggregator decisions and time
+// passing, an app using the fast path (asking the socket when told to) sees exactly
+// what an app using only the socket sees, and the filters count the same.
+TEST(FastPathPropertyTest, SameVerdictsMarkersAndCountsOnBothPaths) {
+  for (uint32_t seed = 1; seed <= 12; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    int64_t now_ms = 1'000'000;
+    World socket_only(&now_ms, "");
+    World fast(&now_ms, TempPath("property-" + std::to_string(seed) + ".shm"));
+    socket_only.Commit(1);
+    fast.Commit(1);
+    fast.Round();
+    std::mt19937 random(seed);
+    std::vector<Flight> flights;
+    uint64_t request_id = 1;
+    uint64_t sequence = 1;
+    size_t fast_calls = 0;
+    size_t asked = 0;
+    const std::vector<std::string> services = {"orders", "stock", "audit", "elsewhere"};
+    for (int step = 0; step < 4000; ++step) {
+      const int op = static_cast<int>(random() % 100);
+      if (op < 45) {  // a request
+        const std::string service = services[random() % services.size()];
+        std::optional<v1::HookReply> expected = socket_only.hooks->Handle(Request(request_id++, service));
+        ASSERT_TRUE(expected.has_value() && expected->has_verdict());
+        fastpath::Verdict verdict = fast.client->OnRequest(service);
+        Flight flight;
+        flight.socket_call = expected->verdict().call_id();
+        flight.awaits_markers = expected->verdict().await_response_markers();
+        if (verdict.action == Action::kAskAgent) {
+          ++asked;
+          std::optional<v1::HookReply> got = fast.hooks->Handle(Request(request_id++, service));
+          ASSERT_EQ(Seen(got->verdict()), Seen(expected->verdict())) << "step " << step;
+          flight.fast_world_call = got->verdict().call_id();
+          flight.fast_world_awaits_markers = got->verdict().await_response_markers();
+        } else if (verdict.action == Action::kNoChain) {
+          ASSERT_EQ(expected->verdict().call_id(), 0u);
+          ASSERT_EQ(expected->verdict().markers_size(), 0);
+          continue;
+        } else {
+          ++fast_calls;
+          ASSERT_EQ(Seen(verdict), Seen(expected->verdict())) << "step " << step;
+          ASSERT_FALSE(expected->verdict().await_response_markers()) << "the fast path took a call whose response may mark";
+          flight.fast = true;
+          flight.fast_verdict = verdict;
+        }
+        if (expected->verdict().action() == v1::ACTION_CONTINUE && expected->verdict().call_id() != 0) {
+          flights.push_back(std::move(flight));
+        }
+        fast.Round();
+      } else if (op < 85 && !flights.empty()) {  // a response, in any order
+        const size_t pick = random() % flights.size();
+        Flight flight = std::move(flights[pick]);
+        flights.erase(flights.begin() + static_cast<long>(pick));
+        const uint32_t statuses[] = {200, 200, 200, 503, 0};
+        const uint32_t status = statuses[random() % 5];
+        const uint64_t latency_us = (random() % 4 == 0) ? 400'000 : 2'000;
+        std::optional<v1::HookReply> expected = socket_only.hooks->Handle(
+            Response(request_id++, flight.socket_call, status, latency_us, flight.awaits_markers));
+        if (flight.fast) {
+          fast.client->OnResponse(flight.fast_verdict, status, latency_us);
+          fast.Round();
+          ASSERT_EQ(Markers(expected), "") << "step " << step;
+        } else {
+          std::optional<v1::HookReply> got = fast.hooks->Handle(Response(
+              request_id++, flight.fast_world_call, status, latency_us, flight.fast_world_awaits_markers));
+          ASSERT_EQ(Markers(got), Markers(expected)) << "step " << step;
+          fast.Round();
+        }
+      } else if (op < 92) {  // the aggregator decides
+        v1::Decision decision;
+        const int which = static_cast<int>(random() % 4);
+        if (which == 0) decision = BreakerDecision(++sequence, v1::BREAKER_STATE_OPEN, 0);
+        if (which == 1) decision = BreakerDecision(++sequence, v1::BREAKER_STATE_HALF_OPEN, 1 + random() % 3);
+        if (which == 2) decision = BreakerDecision(++sequence, v1::BREAKER_STATE_CLOSED, 0);
+        if (which == 3) {
+          decision.set_sequence(++sequence);
+          decision.set_lease_ms(3000);
+          decision.mutable_rate_budget()->set_requests_per_second(5 + random() % 30);
+          decision.mutable_rate_budget()->set_burst(random() % 5);
+          decision.mutable_rate_budget()->set_instances(2);
+        }
+        const std::string name = which == 3 ? "orders-limit" : "orders-breaker";
+        socket_only.Filter("orders", name)->OnDecision(decision);
+        fast.Filter("orders", name)->OnDecision(decision);
+        fast.Round();
+      } else {  // time passes
+        now_ms += static_cast<int64_t>(random() % (random() % 8 == 0 ? 4000 : 200));
+        fast.Round();
+      }
+    }
+    // Every filter counted the same calls the same way.
+    for (const auto& [service, name] : std::vector<std::pair<std::string, std::string>>{
+             {"orders", "orders-breaker"}, {"orders", "orders-limit"}, {"orders", "orders-monitor"},
+             {"stock", "stock-breaker"}, {"stock", "stock-limit"}, {"stock", "stock-monitor"}}) {
+      v1::Report expected;
+      v1::Report got;
+      socket_only.Filter(service, name)->TakeReport(expected);
+      fast.Filter(service, name)->TakeReport(got);
+      EXPECT_EQ(got.request_stats().DebugString(), expected.request_stats().DebugString()) << name;
+    }
+    EXPECT_GT(fast_calls, 200u) << "the fast path must decide a good share of the calls";
+    EXPECT_GT(asked, 50u) << "and ask the agent when it cannot";
+    EXPECT_EQ(fast.publisher->orphaned(), 0u);
+  }
+}
+
+// A new epoch with other chains: the directory follows, a removed binding answers
+// "no chain", and observations of it are counted as orphaned, not lost silently.
+TEST(FastPathPublisherTest, DirectoryFollowsEpochs) {
+  int64_t now_ms = 1'000'000;
+  World fast(&now_ms, TempPath("epochs.shm"));
+  fast.LeaseOrdersBreaker();
+  fastpath::Verdict verdict = fast.client->OnRequest("orders");
+  ASSERT_EQ(verdict.action, Action::kContinue);
+  EXPECT_EQ(verdict.markers.back().second, "1");
+  v1::Prepare next;
+  next.set_epoch(2);
+  ASSERT_TRUE(fast.chains->Prepare(next).ok());  // no chains at all
+  ASSERT_TRUE(fast.chains->Commit(2).ok());
+  fast.client->OnResponse(verdict, 200, 1000);
+  fast.Round();
+  EXPECT_EQ(fast.publisher->orphaned(), 1u);
+  EXPECT_EQ(fast.client->OnRequest("orders").action, Action::kNoChain);
+  fast.Commit(3);
+  fast.Round();
+  EXPECT_EQ(fast.client->OnRequest("audit").action, Action::kAskAgent) << "fault-inject has no fast path";
+}
+
+// Stop takes what the app sent last and tells clients the fast path is gone.
+TEST(FastPathPublisherTest, StopDrainsAndRetires) {
+  int64_t now_ms = 1'000'000;
+  const std::string path = TempPath("stop.shm");
+  World fast(&now_ms, path);
+  fast.LeaseOrdersBreaker();
+  fastpath::Verdict verdict = fast.client->OnRequest("orders");
+  ASSERT_EQ(verdict.action, Action::kContinue);
+  fast.client->OnResponse(verdict, 200, 1000);
+  fast.publisher->Stop();
+  EXPECT_EQ(fast.publisher->observations(), 1u);
+  v1::Report report;
+  fast.Filter("orders", "orders-monitor")->TakeReport(report);
+  EXPECT_EQ(report.request_stats().requests(), 1u);
+  EXPECT_EQ(access(path.c_str(), F_OK), -1);
+  EXPECT_EQ(fast.client->OnRequest("orders").action, Action::kAskAgent);
+}
+
+}  // namespace
+}  // namespace middlepipe::agent
