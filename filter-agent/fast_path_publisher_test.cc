@@ -1,7 +1,13 @@
 #include "filter-agent/fast_path_publisher.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iostream>
 #include <random>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "clients/cpp/fastpath/client.h"
 #include "filter-agent/hook_server.h"
@@ -20,21 +26,27 @@ std::string TempPath(const std::string& name) {
 
 // Chains both worlds run: a cluster breaker + rate limit + monitor on orders, an
 // instance-scope breaker + monitor on stock, a fault injector (no fast path) on audit.
+// Adds web's chain to `service`: (middlepipe, kind, config) in order.
+void AddChain(v1::Prepare& prepare, const std::string& service,
+              const std::vector<std::tuple<std::string, std::string, std::string>>& filters) {
+  v1::Chain* chain = prepare.add_chains();
+  chain->set_app("web");
+  chain->set_service(service);
+  for (const auto& [name, kind, config] : filters) {
+    v1::FilterSpec* spec = chain->add_filters();
+    spec->set_middlepipe(name);
+    spec->set_kind(kind);
+    spec->set_level(v1::LEVEL_REQUEST);
+    spec->set_config_json(config);
+  }
+}
+
 v1::Prepare Chains(uint64_t epoch) {
   v1::Prepare prepare;
   prepare.set_epoch(epoch);
   auto add = [&](const std::string& service,
-                 std::vector<std::tuple<std::string, std::string, std::string>> filters) {
-    v1::Chain* chain = prepare.add_chains();
-    chain->set_app("web");
-    chain->set_service(service);
-    for (const auto& [name, kind, config] : filters) {
-      v1::FilterSpec* spec = chain->add_filters();
-      spec->set_middlepipe(name);
-      spec->set_kind(kind);
-      spec->set_level(v1::LEVEL_REQUEST);
-      spec->set_config_json(config);
-    }
+                 const std::vector<std::tuple<std::string, std::string, std::string>>& filters) {
+    AddChain(prepare, service, filters);
   };
   add("orders", {{"orders-breaker", "circuit-breaker",
                   R"({"min_requests":4,"error_threshold_percent":50,"window_ms":2000,"open_ms":800,"half_open_requests":2,"latency_threshold_ms":300})"},
@@ -94,26 +106,31 @@ v1::Decision BreakerDecision(uint64_t sequence, v1::BreakerState state, uint32_t
 // One agent: chains, hook server (the socket path's core) and, with a segment, the fast
 // path's publisher and an app's client core, all on one fake clock.
 struct World {
-  World(int64_t* now_ms, const std::string& segment_path) {
+  // On a fake clock, `*now_ms`.
+  World(int64_t* now_ms, const std::string& segment_path)
+      : World([now_ms] { return *now_ms; }, [now_ms] { return *now_ms * 1000; }, segment_path) {}
+  // On any clock (in milliseconds and, for the client core, microseconds).
+  World(scheduler::Clock clock, std::function<int64_t()> now_us, const std::string& segment_path,
+        fastpath::Segment::Sizes sizes = {}) {
     scheduler::RegisterBuiltinFilters(registry);
-    scheduler::Clock clock = [now_ms] { return *now_ms; };
     chains = std::make_unique<scheduler::ChainTable>(&registry, clock);
     hooks = std::make_unique<HookServer>(chains.get(), &logger, "test");
     if (!segment_path.empty()) {
       std::string error;
-      segment = fastpath::Segment::Create(segment_path, fastpath::Segment::Sizes(), static_cast<uid_t>(-1), &error);
+      segment = fastpath::Segment::Create(segment_path, sizes, static_cast<uid_t>(-1), &error);
       EXPECT_NE(segment, nullptr) << error;
       publisher = std::make_unique<FastPathPublisher>(segment.get(), chains.get(), &logger, clock);
       fastpath::ClientOptions options;
       options.path = segment_path;
-      options.now_us = [now_ms] { return *now_ms * 1000; };
+      options.now_us = std::move(now_us);
       options.log = [](const std::string&) {};
       client = std::make_unique<fastpath::Client>(options);
     }
   }
-  void Commit(uint64_t epoch) {
-    ASSERT_TRUE(chains->Prepare(Chains(epoch)).ok());
-    ASSERT_TRUE(chains->Commit(epoch).ok());
+  void Commit(uint64_t epoch) { Commit(Chains(epoch)); }
+  void Commit(const v1::Prepare& prepare) {
+    ASSERT_TRUE(chains->Prepare(prepare).ok());
+    ASSERT_TRUE(chains->Commit(prepare.epoch()).ok());
   }
   void Round() {
     if (publisher) publisher->RunRound();
@@ -326,6 +343,176 @@ TEST(FastPathPublisherTest, StopDrainsAndRetires) {
   EXPECT_EQ(report.request_stats().requests(), 1u);
   EXPECT_EQ(access(path.c_str(), F_OK), -1);
   EXPECT_EQ(fast.client->OnRequest("orders").action, Action::kAskAgent);
+}
+
+// The chains of the concurrency test: every call to orders passes (a limit no test
+// reaches), and epochs alternate its burst (a new program and bucket) and whether
+// stock has a chain (a new directory).
+v1::Prepare BusyChains(uint64_t epoch) {
+  v1::Prepare prepare;
+  prepare.set_epoch(epoch);
+  const std::string burst = epoch % 2 == 0 ? "1000000" : "2000000";
+  AddChain(prepare, "orders",
+           {{"orders-breaker", "circuit-breaker", R"({"min_requests":1000000,"latency_threshold_ms":60000})"},
+            {"orders-limit", "rate-limit", R"({"requests_per_second":1000000,"burst":)" + burst + "}"},
+            {"orders-monitor", "monitor", "{}"}});
+  if (epoch % 3 == 0) AddChain(prepare, "stock", {{"stock-monitor", "monitor", "{}"}});
+  return prepare;
+}
+
+// What app threads and processes did to orders.
+struct Calls {
+  uint64_t continued = 0;  // sent, and their outcome handed back (fast or socket)
+  uint64_t fast = 0;       // of those, decided by the client core
+  uint64_t responded = 0;  // answered without the service (none expected)
+};
+
+// An app thread: `count` calls to orders, through the client core, asking the agent's
+// socket core when the core says so (when there is one). Each call takes `call_time`
+// (the service's; zero: an app calling in a tight loop, faster than any service).
+Calls CallOrders(fastpath::Client& core, HookServer* hooks, int count, uint64_t first_id,
+                 std::chrono::microseconds call_time) {
+  Calls calls;
+  uint64_t request_id = first_id;
+  for (int i = 0; i < count; ++i) {
+    fastpath::Verdict verdict = core.OnRequest("orders");
+    if (call_time.count() > 0) std::this_thread::sleep_for(call_time);
+    if (verdict.action == Action::kContinue) {
+      core.OnResponse(verdict, 200, 1500);
+      ++calls.continued;
+      ++calls.fast;
+    } else if (verdict.action == Action::kRespond) {
+      ++calls.responded;
+    } else if (verdict.action == Action::kAskAgent && hooks != nullptr) {
+      std::optional<v1::HookReply> reply = hooks->Handle(Request(request_id++, "orders"));
+      if (!reply.has_value() || reply->verdict().action() != v1::ACTION_CONTINUE) {
+        ++calls.responded;
+        continue;
+      }
+      hooks->Handle(Response(request_id++, reply->verdict().call_id(), 200, 1500,
+                             reply->verdict().await_response_markers()));
+      ++calls.continued;
+    }
+  }
+  return calls;
+}
+
+// Many app threads and two app processes produce into the ring while the publisher
+// drains it on its own thread, the aggregator renews the breaker's lease and new epochs
+// are committed. Every call the monitor was told of is counted once: what it counted
+// plus what the ring dropped is exactly what the apps sent.
+void RunBusyApps(const std::string& name, fastpath::Segment::Sizes sizes,
+                 std::chrono::microseconds call_time, bool expect_drops) {
+  const std::string path = TempPath(name);
+  World world(scheduler::SteadyClockMillis(), fastpath::MonotonicMicros, path, sizes);
+  world.Commit(BusyChains(1));
+  constexpr int kThreads = 6;
+  constexpr int kCallsEach = 3000;
+  constexpr int kProcesses = 2;
+
+  // The processes are forked before any thread starts, and wait for the go.
+  int go[2];
+  int results[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(results), 0);
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(go[1]);
+      char byte;
+      if (read(go[0], &byte, 1) < 0) _exit(2);
+      fastpath::ClientOptions options;
+      options.path = path;
+      options.log = [](const std::string&) {};
+      fastpath::Client core(options);
+      // No socket core in this process: calls the fast path cannot decide are not sent.
+      Calls calls = CallOrders(core, nullptr, kCallsEach, 1, call_time);
+      _exit(write(results[1], &calls.continued, sizeof calls.continued) == sizeof calls.continued ? 0 : 3);
+    }
+    children.push_back(pid);
+  }
+  close(go[0]);
+  close(results[1]);
+
+  world.publisher->Start(std::chrono::milliseconds(2));
+  std::atomic<bool> apps_done{false};
+  std::thread aggregator([&] {
+    uint64_t sequence = 1;
+    while (!apps_done.load()) {
+      if (auto current = world.chains->Current()) {
+        current->Find("orders")->Find("orders-breaker")->OnDecision(
+            BreakerDecision(++sequence, v1::BREAKER_STATE_CLOSED, 0));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    }
+  });
+  std::thread controller([&] {
+    for (uint64_t epoch = 2; !apps_done.load(); ++epoch) {
+      world.Commit(BusyChains(epoch));
+      std::this_thread::sleep_for(std::chrono::milliseconds(7));
+    }
+  });
+  close(go[1]);  // the processes start
+  std::vector<Calls> per_thread(kThreads);
+  std::vector<std::thread> apps;
+  for (int t = 0; t < kThreads; ++t) {
+    apps.emplace_back([&, t] {
+      per_thread[t] = CallOrders(*world.client, world.hooks.get(), kCallsEach,
+                                 static_cast<uint64_t>(t) * 1'000'000 + 1, call_time);
+    });
+  }
+  for (std::thread& app : apps) app.join();
+  Calls total;
+  for (const Calls& calls : per_thread) {
+    total.continued += calls.continued;
+    total.fast += calls.fast;
+    total.responded += calls.responded;
+  }
+  for (pid_t child : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+    uint64_t continued = 0;
+    ASSERT_EQ(read(results[0], &continued, sizeof continued), static_cast<ssize_t>(sizeof continued));
+    total.continued += continued;
+    total.fast += continued;
+  }
+  close(results[0]);
+  apps_done.store(true);
+  aggregator.join();
+  controller.join();
+  world.publisher->Stop();
+
+  v1::Report report;
+  world.Filter("orders", "orders-monitor")->TakeReport(report);
+  const uint64_t dropped = world.segment->header().ring_dropped.load();
+  std::cerr << name << ": " << total.continued << " calls sent, " << total.fast << " on the fast path, "
+            << dropped << " observations dropped\n";
+  EXPECT_EQ(total.responded, 0u);
+  EXPECT_GT(total.fast, 0u) << "the fast path decided nothing";
+  EXPECT_EQ(report.request_stats().requests() + dropped, total.continued)
+      << "counted " << report.request_stats().requests() << ", dropped " << dropped;
+  EXPECT_EQ(world.publisher->observations() + dropped, total.fast);
+  if (expect_drops) {
+    EXPECT_GT(dropped, 0u) << "a ring of " << sizes.ring_capacity << " never filled";
+  } else {
+    EXPECT_EQ(dropped, 0u);
+  }
+  EXPECT_EQ(world.publisher->orphaned(), 0u);
+}
+
+TEST(FastPathConcurrencyTest, ThreadsAndProcessesWhileEpochsChange) {
+  // Calls as fast as a service on loopback answers: the agent keeps up.
+  RunBusyApps("busy.shm", fastpath::Segment::Sizes(), std::chrono::microseconds(50),
+              /*expect_drops=*/false);
+}
+
+TEST(FastPathConcurrencyTest, AFullRingDropsAndCountsNeverBlocks) {
+  fastpath::Segment::Sizes sizes;
+  sizes.ring_capacity = 8;
+  RunBusyApps("full.shm", sizes, std::chrono::microseconds(0), /*expect_drops=*/true);
 }
 
 }  // namespace
