@@ -147,6 +147,7 @@ void ControlClient::Handle(const v1::ControllerMessage& message, Stream& stream)
       logger_->Error(committed.message());
       return;
     }
+    options_.committed(message.commit().epoch());
     reply.mutable_commit_ack()->set_epoch(message.commit().epoch());
     logger_->Info("running epoch ", message.commit().epoch());
   } else if (message.has_abort()) {

@@ -34,6 +34,10 @@ struct ControlClientOptions {
   // instance ready, since only then does the instance hold the cluster's decisions.
   std::function<bool()> aggregator_connected = [] { return false; };
   std::function<uint64_t()> requests_handled = [] { return uint64_t{0}; };
+  // Runs after an epoch is committed and before the commit is acknowledged: what apps
+  // read of it outside the chain table (the fast path's segment) must be current by the
+  // time the controller counts this instance as running it.
+  std::function<void(uint64_t epoch)> committed = [](uint64_t) {};
 };
 
 class ControlClient {

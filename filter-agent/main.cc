@@ -152,6 +152,7 @@ int Run(const Options& options) {
   control.requests_handled = [&hooks, &fast_path] {
     return hooks.requests_handled() + fast_path.observations();
   };
+  control.committed = [&fast_path](uint64_t) { fast_path.RunRound(); };
   ControlClient client(control, &chains, &logger);
   client.Start();
   ReporterOptions reporting;

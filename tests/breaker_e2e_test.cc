@@ -12,6 +12,7 @@
 #include <httplib.h>
 
 #include "absl/strings/str_cat.h"
+#include "clients/cpp/fastpath/client.h"
 #include "clients/cpp/hook.h"
 #include "gtest/gtest.h"
 #include "tests/support/breaker_stack.h"
@@ -73,6 +74,18 @@ TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
     }
   }
   ASSERT_TRUE(open) << "the breaker never opened";
+  // The agent published the open breaker to its segment: apps decide it in-process,
+  // and an app that asks over the socket gets the same answer.
+  {
+    fastpath::ClientOptions core_options;
+    core_options.path = stack.hook_socket() + ".shm";
+    fastpath::Client core(core_options);
+    EXPECT_EQ(core.OnRequest("orders").action, fastpath::Action::kRespond);
+    HookOptions socket_only = options;
+    socket_only.fast_path = false;
+    Hook asking(socket_only);
+    EXPECT_THROW(asking.Get(http, "orders", "/orders"), CircuitOpenError);
+  }
   EXPECT_GE(failed_calls, 2);
   EXPECT_GE(opened.load(), 1);
   const int calls_when_open = service.calls();

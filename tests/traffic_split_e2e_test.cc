@@ -69,7 +69,7 @@ class TrafficSplitEndToEndTest : public ::testing::Test {
   testing::BreakerStack stack_{scratch_};
   std::optional<testing::SampleService> canary_;
   bool created_ = false;
-  Hook hook_{HookOptions{stack_.hook_socket(), nullptr, milliseconds(1000)}};
+  Hook hook_{HookOptions{stack_.hook_socket(), nullptr, milliseconds(1000), true, ""}};
   std::unique_ptr<httplib::Client> http_;  // the app's client for orders
 };
 

@@ -31,6 +31,26 @@ std::string SocketPathFrom(const HookOptions& options) {
   return from_env != nullptr && *from_env != '\0' ? from_env : kDefaultSocket;
 }
 
+// Where the agent serving `socket_path` puts its segment (its --shm default).
+std::string SegmentPathFrom(const HookOptions& options, const std::string& socket_path) {
+  if (!options.shm_path.empty()) return options.shm_path;
+  const char* from_env = std::getenv("MP_AGENT_SHM");
+  return from_env != nullptr && *from_env != '\0' ? from_env : socket_path + ".shm";
+}
+
+fastpath::HeaderList Headers(const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
+  fastpath::HeaderList list;
+  list.reserve(static_cast<size_t>(headers.size()));
+  for (const v1::Header& header : headers) list.emplace_back(header.name(), header.value());
+  return list;
+}
+
+uint64_t MicrosSince(std::chrono::steady_clock::time_point started) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now() - started)
+                                   .count());
+}
+
 int Connect(const std::string& path, std::string* why) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address{};
@@ -92,7 +112,18 @@ Hook::Hook() : Hook(HookOptions()) {}
 Hook::Hook(HookOptions options)
     : socket_path_(SocketPathFrom(options)),
       log_(options.log != nullptr ? options.log : &std::cerr),
-      retry_after_(options.retry_after) {}
+      retry_after_(options.retry_after) {
+  if (options.fast_path) {
+    fastpath::ClientOptions fast;
+    fast.path = SegmentPathFrom(options, socket_path_);
+    fast.retry_after_ms = retry_after_.count();
+    fast.log = [this](const std::string& line) {
+      std::lock_guard<std::mutex> lock(mu_);
+      *log_ << "middlepipe: " << line << std::endl;
+    };
+    fast_ = std::make_unique<fastpath::Client>(std::move(fast));
+  }
+}
 
 Hook::~Hook() {
   for (int fd : idle_) close(fd);
@@ -187,8 +218,62 @@ void Hook::Fire(const std::string& marker_value) {
   for (const auto& callback : matching) callback(*event);  // outside the lock
 }
 
+HttpResponse Hook::Answer(const fastpath::HeaderList& markers, bool raise, HttpResponse synthesized) {
+  std::optional<CallbackEvent> first;
+  for (const auto& [name, value] : markers) {
+    if (name != kCallbackHeader) continue;
+    Fire(value);
+    if (!first) first = ParseCallbackMarker(value);
+  }
+  if (!raise) return synthesized;
+  const std::string kind = first ? first->kind : "middlepipe";
+  const std::string middlepipe = first ? first->middlepipe : "";
+  const std::string message =
+      absl::StrCat(kind, " ", middlepipe, ": ", first ? first->event : "",
+                   first && !first->detail.empty() ? absl::StrCat(" (", first->detail, ")") : "");
+  if (kind == "circuit-breaker") throw CircuitOpenError(kind, middlepipe, message);
+  if (kind == "rate-limit") throw RateLimitedError(kind, middlepipe, message);
+  throw MiddlepipeError(kind, middlepipe, message);
+}
+
+void Hook::Mark(const fastpath::HeaderList& markers, HttpResponse& response) {
+  for (const auto& [name, value] : markers) {
+    response.headers.emplace_back(name, value);
+    if (name == kCallbackHeader) Fire(value);
+  }
+}
+
+std::optional<HttpResponse> Hook::CallFast(const std::string& service, const HttpRequest& request,
+                                           const Sender& send) {
+  fastpath::Verdict verdict = fast_->OnRequest(service);
+  switch (verdict.action) {
+    case fastpath::Action::kAskAgent:
+      return std::nullopt;
+    case fastpath::Action::kNoChain:
+      return send(Destination{service, {}}, request);
+    case fastpath::Action::kRespond: {
+      HttpResponse synthesized;
+      synthesized.status = static_cast<int>(verdict.response.status);
+      synthesized.headers = std::move(verdict.response.headers);
+      synthesized.body = std::move(verdict.response.body);
+      return Answer(verdict.markers, verdict.response.raise, std::move(synthesized));
+    }
+    case fastpath::Action::kContinue:
+      break;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  HttpResponse response = send(Destination{service, {}}, request);
+  fast_->OnResponse(verdict, static_cast<uint32_t>(response.status), MicrosSince(started),
+                    request.body.size(), response.body.size());
+  Mark(verdict.markers, response);
+  return response;
+}
+
 HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
                         const Sender& send) {
+  if (fast_ != nullptr) {
+    if (std::optional<HttpResponse> decided = CallFast(service, request, send)) return *std::move(decided);
+  }
   v1::HookRequest on_request;
   on_request.set_request_id(next_request_id_++);
   v1::OnRequest* call = on_request.mutable_on_request();
@@ -208,30 +293,11 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
   const v1::Verdict& verdict = reply.verdict();
 
   if (verdict.action() == v1::ACTION_RESPOND) {
-    std::optional<CallbackEvent> first;
-    for (const v1::Header& marker : verdict.markers()) {
-      if (marker.name() != kCallbackHeader) continue;
-      Fire(marker.value());
-      if (!first) first = ParseCallbackMarker(marker.value());
-    }
-    if (verdict.response().raise()) {
-      const std::string kind = first ? first->kind : "middlepipe";
-      const std::string name = first ? first->middlepipe : "";
-      const std::string message = absl::StrCat(kind, " ", name, ": ", first ? first->event : "",
-                                               first && !first->detail.empty() ? " (" : "",
-                                               first ? first->detail : "",
-                                               first && !first->detail.empty() ? ")" : "");
-      if (kind == "circuit-breaker") throw CircuitOpenError(kind, name, message);
-      if (kind == "rate-limit") throw RateLimitedError(kind, name, message);
-      throw MiddlepipeError(kind, name, message);
-    }
     HttpResponse synthesized;
     synthesized.status = static_cast<int>(verdict.response().status());
+    synthesized.headers = Headers(verdict.response().headers());
     synthesized.body = verdict.response().body();
-    for (const v1::Header& header : verdict.response().headers()) {
-      synthesized.headers.emplace_back(header.name(), header.value());
-    }
-    return synthesized;
+    return Answer(Headers(verdict.markers()), verdict.response().raise(), std::move(synthesized));
   }
 
   HttpRequest rewritten = request;
@@ -256,35 +322,31 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
     }
   }
   HttpResponse response = send(destination, rewritten);
-  const auto latency = std::chrono::steady_clock::now() - started;
+  const uint64_t latency_us = MicrosSince(started);
 
-  std::vector<v1::Header> markers(verdict.markers().begin(), verdict.markers().end());
+  fastpath::HeaderList markers = Headers(verdict.markers());
   if (verdict.call_id() != 0) {
     v1::HookRequest on_response;
     on_response.set_request_id(next_request_id_++);
     v1::OnResponse* outcome = on_response.mutable_on_response();
     outcome->set_call_id(verdict.call_id());
     outcome->set_status(static_cast<uint32_t>(response.status));
-    outcome->set_latency_us(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
+    outcome->set_latency_us(latency_us);
     outcome->set_response_bytes(response.body.size());
     outcome->set_transport_error(response.transport_error);
     if (verdict.await_response_markers()) {
       std::optional<std::string> answer = RoundTrip(on_response.SerializeAsString());
       v1::HookReply answered;
       if (answer.has_value() && answered.ParseFromString(*answer) && answered.has_markers()) {
-        markers.insert(markers.end(), answered.markers().markers().begin(),
-                       answered.markers().markers().end());
+        fastpath::HeaderList more = Headers(answered.markers().markers());
+        markers.insert(markers.end(), more.begin(), more.end());
       }
     } else {
       outcome->set_no_reply(true);  // nothing can come back: do not wait for the agent
       SendOnly(on_response.SerializeAsString());
     }
   }
-  for (const v1::Header& marker : markers) {
-    response.headers.emplace_back(marker.name(), marker.value());
-    if (marker.name() == kCallbackHeader) Fire(marker.value());
-  }
+  Mark(markers, response);
   return response;
 }
 

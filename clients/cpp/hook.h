@@ -8,9 +8,11 @@
 //     auto response = hook.Get(orders, "orders", "/orders/42");
 //   } catch (const middlepipe::CircuitOpenError& e) { ... }
 //
-// Per call: OnRequest to the agent; a synthesized response or a typed error instead of
-// the call when a filter says so; otherwise the app's own client does the I/O, and
-// OnResponse reports how it went and brings back marker headers. Every
+// Per call: the verdict, from the agent's fast-path segment in this process when it can
+// decide (fastpath::Client: no system call), else OnRequest to the agent over its
+// socket; a synthesized response or a typed error instead of the call when a filter
+// says so; otherwise the app's own client does the I/O, and the outcome goes back to the
+// agent (the segment's ring, or OnResponse, which may bring back marker headers). Every
 // `Middlepipe-Callback` marker fires the callbacks registered for its event. When the
 // agent is unreachable the hook lets calls through unfiltered (fail-open), says so once
 // on its log stream, and tries the agent again after a second.
@@ -22,6 +24,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <ostream>
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "clients/cpp/errors.h"
+#include "clients/cpp/fastpath/client.h"
 
 namespace httplib {
 class Client;
@@ -80,6 +84,11 @@ struct HookOptions {
   std::string socket_path;
   std::ostream* log = nullptr;  // nullptr: std::cerr
   std::chrono::milliseconds retry_after{1000};
+  // Decide calls from the agent's shared-memory segment where it can (DESIGN.md §5);
+  // false: every call asks the agent over the socket.
+  bool fast_path = true;
+  // Empty: $MP_AGENT_SHM, else the socket path + ".shm" (where the agent puts it).
+  std::string shm_path;
 };
 
 class Hook {
@@ -115,10 +124,19 @@ class Hook {
   // Sends a frame that gets no reply (OnResponse with no_reply), on a pooled connection.
   void SendOnly(const std::string& request);
   void Fire(const std::string& marker_value);
+  // A middlepipe answered instead of the service: fires its callbacks, then throws the
+  // kind's typed error when `raise`, or returns the synthesized response.
+  HttpResponse Answer(const fastpath::HeaderList& markers, bool raise, HttpResponse synthesized);
+  // The call through the fast path; nullopt when the agent must be asked.
+  std::optional<HttpResponse> CallFast(const std::string& service, const HttpRequest& request,
+                                       const Sender& send);
+  // Adds the markers to the response the app sees and fires their callbacks.
+  void Mark(const fastpath::HeaderList& markers, HttpResponse& response);
   void Unreachable(const std::string& why);
 
   const std::string socket_path_;
   std::ostream* const log_;
+  std::unique_ptr<fastpath::Client> fast_;  // nullptr: the socket decides every call
   const std::chrono::milliseconds retry_after_;
   std::atomic<uint64_t> next_request_id_{1};
   std::atomic<uint64_t> next_endpoint_{0};

@@ -1,5 +1,8 @@
 #include "clients/cpp/fastpath/client.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -55,7 +58,10 @@ std::shared_ptr<Segment> Client::Usable(int64_t now_ms) {
     said_unusable_ = false;
     return segment_;
   }
-  if (!said_unusable_) {
+  // No segment at all is an agent that publishes none, or no agent (whose socket says
+  // so): nothing to tell. One that is there but unusable is worth a line.
+  const bool absent = attached == nullptr && access(options_.path.c_str(), F_OK) != 0 && errno == ENOENT;
+  if (!said_unusable_ && !absent) {
     Say("fast path unavailable (" + (attached != nullptr ? options_.path + ": the agent stopped beating" : error) +
         "); calls ask the agent over its socket");
     said_unusable_ = true;

@@ -1,6 +1,7 @@
 #include "clients/cpp/fastpath/client.h"
 
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <random>
 #include <vector>
@@ -162,7 +163,8 @@ TEST(ClientTest, AsksTheAgentWhenTheFastPathCannotDecide) {
   EXPECT_NE(harness.log[1].find("is back"), std::string::npos);
 }
 
-TEST(ClientTest, NoSegmentMeansAskTheAgentSaidOnce) {
+TEST(ClientTest, NoSegmentMeansAskTheAgentQuietly) {
+  // Absent: an agent without a fast path, or no agent (its socket's client says so).
   std::vector<std::string> log;
   ClientOptions options;
   options.path = TempPath("never-created.shm");
@@ -170,8 +172,23 @@ TEST(ClientTest, NoSegmentMeansAskTheAgentSaidOnce) {
   Client client(options);
   EXPECT_EQ(client.OnRequest("orders").action, Action::kAskAgent);
   EXPECT_EQ(client.OnRequest("orders").action, Action::kAskAgent);
+  EXPECT_TRUE(log.empty()) << log[0];
+}
+
+TEST(ClientTest, AnUnusableSegmentIsSaidOnce) {
+  std::vector<std::string> log;
+  ClientOptions options;
+  options.path = TempPath("not-a-segment.shm");
+  {
+    std::ofstream garbage(options.path);
+    garbage << "not a segment";
+  }
+  options.log = [&](const std::string& line) { log.push_back(line); };
+  Client client(options);
+  EXPECT_EQ(client.OnRequest("orders").action, Action::kAskAgent);
+  EXPECT_EQ(client.OnRequest("orders").action, Action::kAskAgent);
   ASSERT_EQ(log.size(), 1u);
-  EXPECT_NE(log[0].find("cannot open"), std::string::npos) << log[0];
+  EXPECT_NE(log[0].find("fast path unavailable"), std::string::npos) << log[0];
 }
 
 // Random bytes anywhere past the header (slots, cells, ring) and in the header's
