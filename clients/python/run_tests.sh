@@ -6,6 +6,8 @@
 # pytest, whatever else is first on PATH.
 set -euo pipefail
 export MP_BIN_DIR="$PWD"
+# The fast path's C library, so both of the hook's paths are tested.
+export MP_CLIENT_LIBRARY="$PWD/clients/cpp/fastpath/libmiddlepipe_client.so"
 export PYTHONDONTWRITEBYTECODE=1
 exec /usr/bin/python3 -m pytest -q -p no:cacheprovider clients/python/tests \
   --junitxml="${XML_OUTPUT_FILE:-/dev/null}"

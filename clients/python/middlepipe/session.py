@@ -12,6 +12,11 @@ The service a call goes to is what `mp bind-middlepipe … APP SERVICE` names. B
 is the first label of the URL's host name (`orders` for http://orders.internal:8080/);
 `services={"10.0.0.7:8080": "orders"}` maps hosts (with or without port) explicitly.
 Calls to an IP address with no mapping go through unfiltered.
+
+When libmiddlepipe_client.so is found ($MP_CLIENT_LIBRARY, or the loader's path) calls
+are decided in-process from the agent's shared-memory segment wherever the agent says
+they can be, without a round trip; `fast_path=False` asks the agent's socket every time.
+The verdicts are the same either way.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from . import _wire
+from . import _fastpath, _wire
 from .errors import error_for
 from .hook import CALLBACK_HEADER, AgentLink, CallbackEvent, Callbacks, parse_callback_marker
 
@@ -74,10 +79,13 @@ class MiddlepipeAdapter(HTTPAdapter):
     """An HTTPAdapter that runs each call through the app's middlepipe chain."""
 
     def __init__(self, services: Optional[Mapping[str, str]] = None, socket_path: Optional[str] = None,
-                 callbacks: Optional[Callbacks] = None, **kwargs) -> None:
+                 callbacks: Optional[Callbacks] = None, fast_path: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self._services = dict(services or {})
         self._link = AgentLink(socket_path)
+        # Calls decided in-process from the agent's segment where it can (when
+        # libmiddlepipe_client.so is found); the socket decides the rest.
+        self.fast_path = _fastpath.open_fast_path(self._link.socket_path) if fast_path else None
         self._callbacks = callbacks if callbacks is not None else default_callbacks
         self._turn = itertools.count()
         self._turn_lock = threading.Lock()
@@ -86,6 +94,14 @@ class MiddlepipeAdapter(HTTPAdapter):
         service = _service_of(request.url or "", self._services)
         if service is None:
             return super().send(request, **kwargs)
+        if self.fast_path is not None:
+            action, detail = self.fast_path.on_request(service)
+            if action == _fastpath.NO_CHAIN:
+                return super().send(request, **kwargs)
+            if action == _fastpath.RESPOND:
+                return self._respond(request, detail.markers, detail)
+            if action == _fastpath.CONTINUE:
+                return self._send_fast(request, detail, kwargs)
         parts = urlsplit(request.url or "")
         path = parts.path or "/"
         if parts.query:
@@ -99,7 +115,7 @@ class MiddlepipeAdapter(HTTPAdapter):
         verdict = reply.verdict
 
         if verdict.action == _wire.ACTION_RESPOND:
-            return self._respond(request, verdict)
+            return self._respond(request, verdict.markers, verdict.response)
 
         for name in verdict.remove_headers:
             request.headers.pop(name, None)
@@ -124,20 +140,39 @@ class MiddlepipeAdapter(HTTPAdapter):
             raise
         markers = list(verdict.markers)
         markers += self._report(verdict, response.status_code, started, len(response.content or b""), "")
+        return self._mark(response, markers)
+
+    def _send_fast(self, request: requests.PreparedRequest, detail, kwargs) -> requests.Response:
+        """A call the fast path let through: sent, its outcome into the segment's ring."""
+        call, markers = detail
+        body = request.body or b""
+        request_bytes = len(body) if isinstance(body, (bytes, str)) else 0
+        started = time.monotonic()
+        try:
+            response = super().send(request, **kwargs)
+        except BaseException:
+            self.fast_path.on_response(call, 0, int((time.monotonic() - started) * 1e6), request_bytes, 0)
+            raise
+        self.fast_path.on_response(call, response.status_code, int((time.monotonic() - started) * 1e6),
+                                   request_bytes, len(response.content or b""))
+        return self._mark(response, markers)
+
+    def _mark(self, response: requests.Response, markers) -> requests.Response:
         for name, value in markers:
             _add_header(response.headers, name, value)
             if name == CALLBACK_HEADER:
                 self._callbacks.fire(value)
         return response
 
-    def _respond(self, request: requests.PreparedRequest, verdict: _wire.Verdict) -> requests.Response:
+    def _respond(self, request: requests.PreparedRequest, markers, answer) -> requests.Response:
+        """A middlepipe answered (`answer`: status, headers, body, raise_error)."""
         first: Optional[CallbackEvent] = None
-        for name, value in verdict.markers:
+        for name, value in markers:
             if name == CALLBACK_HEADER:
                 self._callbacks.fire(value)
                 first = first or parse_callback_marker(value)
-        response = _synthesized(request, verdict.response)
-        if not verdict.response.raise_error:
+        response = _synthesized(request, answer)
+        if not answer.raise_error:
             return response  # the middlepipe's configured fallback
         retry_after = response.headers.get("Retry-After")
         raise error_for(first.kind if first else "middlepipe", first.middlepipe if first else "",
@@ -162,15 +197,20 @@ class MiddlepipeAdapter(HTTPAdapter):
     def close(self) -> None:
         super().close()
         self._link.close()
+        if self.fast_path is not None:
+            self.fast_path.close()
+            self.fast_path = None
 
 
 class Session(requests.Session):
     """A requests.Session whose calls run through the app's middlepipes."""
 
     def __init__(self, services: Optional[Mapping[str, str]] = None, socket_path: Optional[str] = None,
-                 callbacks: Optional[Callbacks] = None) -> None:
+                 callbacks: Optional[Callbacks] = None, fast_path: bool = True) -> None:
         super().__init__()
-        adapter = MiddlepipeAdapter(services=services, socket_path=socket_path, callbacks=callbacks)
+        adapter = MiddlepipeAdapter(services=services, socket_path=socket_path, callbacks=callbacks,
+                                    fast_path=fast_path)
+        self.adapter = adapter
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 

@@ -87,6 +87,10 @@ class Stack:
         import requests
         return requests.get(self.service_url("/control/stats"), timeout=5).json()["calls"]
 
+    def log(self, name: str) -> str:
+        with open(os.path.join(self.directory, f"{name}.log")) as f:
+            return f.read()
+
     def close(self) -> None:
         for process in reversed(self._processes):
             process.terminate()

@@ -1,5 +1,7 @@
 """End to end against a real mp-agent: a circuit breaker bound web -> orders opens for a
 Python app using middlepipe.Session, which gets CircuitOpenError and its callback."""
+import os
+import re
 import time
 
 import pytest
@@ -17,7 +19,17 @@ def stack():
     s.close()
 
 
-def test_a_breaker_opens_for_a_python_app(stack):
+def session_for(stack, fast_path: bool, callbacks=None) -> middlepipe.Session:
+    session = middlepipe.Session(services={f"127.0.0.1:{stack.service_port}": "orders"},
+                                 socket_path=stack.socket, callbacks=callbacks or middlepipe.Callbacks(),
+                                 fast_path=fast_path)
+    if fast_path and os.environ.get("MP_CLIENT_LIBRARY"):
+        assert session.adapter.fast_path is not None, "libmiddlepipe_client.so did not load"
+    return session
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "socket"])
+def test_a_breaker_opens_for_a_python_app(stack, fast_path):
     stack.mp("create-middlepipe", "circuit-breaker", "orders-breaker", "-c",
              '{"min_requests":4,"error_threshold_percent":50,"open_ms":60000}')
     assert "applied to 1/1 instances" in stack.mp("bind-middlepipe", "orders-breaker", "web", "orders")
@@ -25,8 +37,7 @@ def test_a_breaker_opens_for_a_python_app(stack):
     callbacks = middlepipe.Callbacks()
     opened = []
     callbacks.on("open", opened.append)
-    session = middlepipe.Session(services={f"127.0.0.1:{stack.service_port}": "orders"},
-                                 socket_path=stack.socket, callbacks=callbacks)
+    session = session_for(stack, fast_path, callbacks)
     for _ in range(5):
         response = session.get(stack.service_url())
         assert response.status_code == 200
@@ -49,3 +60,38 @@ def test_a_breaker_opens_for_a_python_app(stack):
         with pytest.raises(middlepipe.CircuitOpenError):
             session.get(stack.service_url())
     assert stack.service_calls() == calls, "an open breaker keeps calls off the service"
+    # An app on the other path sees the same: the open breaker, with the same markers.
+    other = session_for(stack, not fast_path)
+    seen = []
+    for each in (session, other):
+        with pytest.raises(middlepipe.CircuitOpenError) as raised:
+            each.get(stack.service_url())
+        seen.append((raised.value.kind, raised.value.middlepipe, raised.value.event,
+                     sorted(raised.value.response.headers.items())))
+    assert seen[0] == seen[1]
+
+
+def test_rate_limit_verdicts_are_the_same_on_both_paths(stack):
+    """Calls alternate between an app on the fast path and one asking the socket; the
+    limit counts them together and both see the same markers and the same limited calls."""
+    stack.mp("create-middlepipe", "rate-limit", "orders-limit", "-c",
+             '{"requests_per_second":0.5,"burst":3,"scope":"instance"}')
+    stack.mp("create-middlepipe", "monitor", "orders-monitor")
+    stack.mp("bind-middlepipe", "orders-limit", "web", "orders")
+    assert "applied to 1/1 instances" in stack.mp("bind-middlepipe", "orders-monitor", "web", "orders")
+    fast, asking = session_for(stack, True), session_for(stack, False)
+    outcomes = []
+    for i in range(8):
+        session = fast if i % 2 == 0 else asking
+        try:
+            response = session.get(stack.service_url())
+            outcomes.append((response.status_code, response.headers.get("Middlepipe-Epoch")))
+        except middlepipe.RateLimitedError as limited:
+            outcomes.append(("limited", limited.response.headers.get("Middlepipe-Epoch")))
+    passed = outcomes.count((200, "2"))
+    assert passed >= 3 and outcomes == [(200, "2")] * passed + [("limited", "2")] * (8 - passed), outcomes
+    assert passed <= 6, "both apps must be limited"
+    assert stack.service_calls() == passed, "limited calls reached the service"
+    stack.close()  # the agent's last line counts what the fast path decided
+    decided = re.search(r"and (\d+) on the fast path", stack.log("agent"))
+    assert decided is not None and int(decided.group(1)) == 4, stack.log("agent")

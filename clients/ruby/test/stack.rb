@@ -70,6 +70,15 @@ class Stack
     Thread.current[:middlepipe_inside] = outer
   end
 
+  # Stops one process and returns its log (what it said last included).
+  def stop(name)
+    pid = @pid_of.fetch(name)
+    Process.kill("TERM", pid)
+    Process.wait(pid)
+    @pids.delete(pid)
+    File.read(File.join(@directory, "#{name}.log"))
+  end
+
   def close
     @pids.reverse_each { |pid| Process.kill("TERM", pid) rescue nil }
     @pids.each { |pid| Process.wait(pid) rescue nil }
@@ -81,6 +90,7 @@ class Stack
   def start(name, argv, ready)
     log = File.join(@directory, "#{name}.log")
     @pids << Process.spawn(*argv, out: File::NULL, err: log, chdir: @directory)
+    (@pid_of ||= {})[name] = @pids.last
     deadline = Time.now + 30
     while Time.now < deadline
       found = File.exist?(log) && File.readlines(log).find { |l| l.include?(ready) }

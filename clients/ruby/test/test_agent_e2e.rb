@@ -19,7 +19,42 @@ class AgentEndToEndTest < Minitest::Test
     @stack&.close
   end
 
-  def test_a_breaker_opens_for_a_ruby_app
+  def test_a_breaker_opens_for_a_ruby_app_on_the_fast_path
+    breaker_opens(fast_path: true)
+  end
+
+  def test_a_breaker_opens_for_a_ruby_app_over_the_socket
+    breaker_opens(fast_path: false)
+  end
+
+  # Calls alternate between a hook on the fast path and one asking the socket; the limit
+  # counts them together and both see the same markers and the same limited calls.
+  def test_rate_limit_verdicts_are_the_same_on_both_paths
+    @stack.mp("create-middlepipe", "rate-limit", "orders-limit", "-c",
+              '{"requests_per_second":0.5,"burst":3,"scope":"instance"}')
+    @stack.mp("bind-middlepipe", "orders-limit", "web", "orders")
+    services = { "127.0.0.1:#{@stack.service_port}" => "orders" }
+    hooks = [true, false].map do |fast_path|
+      Faraday.new("http://127.0.0.1:#{@stack.service_port}") do |f|
+        f.use Middlepipe::FaradayMiddleware, socket_path: @stack.socket, services: services, fast_path: fast_path
+      end
+    end
+    outcomes = 8.times.map do |i|
+      response = hooks[i % 2].get("/orders")
+      [response.status, response.headers["Middlepipe-Epoch"]]
+    rescue Middlepipe::RateLimitedError => e
+      [:limited, e.response.headers["Middlepipe-Epoch"]]
+    end
+    passed = outcomes.count([200, "1"])
+    assert_equal [[200, "1"]] * passed + [[:limited, "1"]] * (8 - passed), outcomes
+    assert_includes 3..6, passed, "both hooks must be limited"
+    assert_equal passed, @stack.service_calls, "limited calls reached the service"
+    assert_match(/and 4 on the fast path/, @stack.stop(:agent))
+  end
+
+  private
+
+  def breaker_opens(fast_path:)
     @stack.mp("create-middlepipe", "circuit-breaker", "orders-breaker", "-c",
               '{"min_requests":4,"error_threshold_percent":50,"open_ms":60000}')
     assert_includes @stack.mp("bind-middlepipe", "orders-breaker", "web", "orders"), "applied to 1/1 instances"
@@ -27,9 +62,12 @@ class AgentEndToEndTest < Minitest::Test
     opened = []
     callbacks.on("open") { |event| opened << event.middlepipe }
     services = { "127.0.0.1:#{@stack.service_port}" => "orders" }
-    Middlepipe.install(socket_path: @stack.socket, services: services, callbacks: callbacks)
+    hook = Middlepipe.install(socket_path: @stack.socket, services: services, callbacks: callbacks,
+                              fast_path: fast_path)
+    assert hook.fast_path, "libmiddlepipe_client.so did not load" if fast_path && ENV["MP_CLIENT_LIBRARY"]
     faraday = Faraday.new("http://127.0.0.1:#{@stack.service_port}") do |f|
-      f.use Middlepipe::FaradayMiddleware, socket_path: @stack.socket, services: services, callbacks: callbacks
+      f.use Middlepipe::FaradayMiddleware, socket_path: @stack.socket, services: services, callbacks: callbacks,
+                                           fast_path: fast_path
     end
     5.times do
       response = Net::HTTP.get_response(@stack.url)

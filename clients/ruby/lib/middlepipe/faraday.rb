@@ -7,9 +7,9 @@ module Middlepipe
   # Faraday middleware: `Faraday.new(url) { |f| f.use Middlepipe::FaradayMiddleware }`
   # (or `f.use :middlepipe`). Options as Middlepipe.install's, or hook: a Hook.
   class FaradayMiddleware < Faraday::Middleware
-    def initialize(app, hook: nil, socket_path: nil, services: {}, callbacks: nil)
+    def initialize(app, hook: nil, socket_path: nil, services: {}, callbacks: nil, fast_path: true)
       super(app)
-      @hook = hook || Hook.new(socket_path: socket_path, services: services, callbacks: callbacks)
+      @hook = hook || Hook.new(socket_path: socket_path, services: services, callbacks: callbacks, fast_path: fast_path)
     end
 
     def call(env)

@@ -3,17 +3,22 @@
 require "middlepipe/agent_link"
 require "middlepipe/callbacks"
 require "middlepipe/errors"
+require "middlepipe/fast_path"
 require "middlepipe/wire"
 
 module Middlepipe
   # One call's two halves with the agent, whatever HTTP library makes it (DESIGN.md §5):
   # `before` asks for the verdict, `after` reports the outcome and returns the markers to
-  # add; the library adapters (Net::HTTP, Faraday) apply them.
+  # add; the library adapters (Net::HTTP, Faraday) apply them. Verdicts come from the
+  # agent's shared-memory segment, in-process, wherever the agent says they can (when
+  # libmiddlepipe_client.so is found: FastPath), else over its socket; the same either way.
   class Hook
-    attr_reader :callbacks
+    attr_reader :callbacks, :fast_path
 
-    def initialize(socket_path: nil, callbacks: nil, services: {}, logger: nil)
+    def initialize(socket_path: nil, callbacks: nil, services: {}, logger: nil, fast_path: true)
+      logger ||= Logger.new($stderr, progname: "middlepipe")
       @link = AgentLink.new(socket_path: socket_path, logger: logger)
+      @fast_path = fast_path ? FastPath.open(@link.socket_path, logger) : nil
       @callbacks = callbacks || Middlepipe.callbacks
       @services = services.transform_keys(&:to_s)
       @turn = 0
@@ -33,6 +38,9 @@ module Middlepipe
 
     # The verdict for a call, or nil when the agent is unreachable (fail open).
     def before(service, method, path, headers)
+      verdict = @fast_path&.before(service)
+      return verdict if verdict
+
       request_id = @link.next_request_id
       reply = @link.round_trip(request_id, Wire.on_request(request_id, service, method, path, headers))
       reply&.verdict
@@ -71,7 +79,10 @@ module Middlepipe
     # firing the callbacks among them.
     def after(verdict, status, started, response_bytes, transport_error = "")
       markers = verdict.markers.dup
-      if verdict.call_id.positive?
+      if verdict.respond_to?(:fast_call)
+        @fast_path.after(verdict, status, ((monotonic - started) * 1_000_000).to_i, response_bytes) if
+          verdict.fast_call
+      elsif verdict.call_id.positive?
         latency_us = ((monotonic - started) * 1_000_000).to_i
         request_id = @link.next_request_id
         if verdict.await_response_markers
@@ -96,6 +107,7 @@ module Middlepipe
 
     def close
       @link.close
+      @fast_path&.close
     end
 
     private

@@ -65,9 +65,10 @@ module Middlepipe
 
   # Runs every Net::HTTP request of the process through the app's middlepipes.
   # services: {"10.0.0.7:8080" => "orders"} for hosts whose first label is not the
-  # service's name. Returns the hook.
-  def self.install(socket_path: nil, services: {}, callbacks: nil)
-    NetHTTP.hook = Hook.new(socket_path: socket_path, services: services, callbacks: callbacks)
+  # service's name; fast_path: false asks the agent's socket for every call. Returns the
+  # hook.
+  def self.install(socket_path: nil, services: {}, callbacks: nil, fast_path: true)
+    NetHTTP.hook = Hook.new(socket_path: socket_path, services: services, callbacks: callbacks, fast_path: fast_path)
     Net::HTTP.prepend(NetHTTP) unless Net::HTTP.ancestors.include?(NetHTTP)
     NetHTTP.hook
   end
