@@ -22,12 +22,9 @@ void FastPathPublisher::Start(std::chrono::milliseconds interval) {
     std::unique_lock<std::mutex> lock(stop_mu_);
     while (!stopping_) {
       lock.unlock();
-      const uint64_t before = observations_.load();
       RunRound();
-      // While calls flow, drain again soon: a breaker trips from what is drained.
-      const auto wait = observations_.load() != before ? std::chrono::milliseconds(1) : interval;
       lock.lock();
-      stop_changed_.wait_for(lock, wait, [this] { return stopping_; });
+      stop_changed_.wait_for(lock, interval, [this] { return stopping_; });
     }
   });
 }

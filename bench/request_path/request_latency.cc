@@ -4,12 +4,17 @@
 // Rows (same service, same client library, same load):
 //   direct          the app's client straight to the service (keep-alive)
 //   middlepipe      the same call through the C++ hook, with a real mp-agent running a
-//                   circuit-breaker + monitor chain, the breaker under the user's
-//                   aggregator (scope cluster, the default): one hook round trip per call
+//                   circuit-breaker + rate-limit + monitor chain under the user's
+//                   aggregator (scope cluster, the default; a limit the load never
+//                   reaches): the hook decides from the agent's shared-memory segment,
+//                   no system call (the fast path, DESIGN.md §5)
+//   middlepipe-socket
+//                   the same chain with the hook's fast path off: one socket round trip
+//                   per call, the outcome sent one way
 //   middlepipe-instance-scope
-//                   the same with the breaker deciding alone (scope instance): its
-//                   responses may trip it, so the hook waits for OnResponse's reply
-//                   (two round trips per call)
+//                   a breaker deciding alone (scope instance) + monitor: its responses
+//                   may trip it, so the fast path asks the socket and the hook waits for
+//                   OnResponse's reply (two round trips per call)
 //   nginx-sidecar   the same call through nginx as a keep-alive reverse proxy on loopback
 //   haproxy-sidecar the same through HAProxy (HTTP mode, connections to the service reused)
 // Load (bench/request_path/load.h): for latency, a constant rate from several connections
@@ -32,6 +37,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <time.h>
 #include <iostream>
@@ -183,9 +189,21 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
     return 1;
   }
   auto client = *cli::ControllerClient::Create({"unix://" + (scratch / "c.sock"), token});
-  // orders: breaker (cluster scope) + monitor; orders-alone: breaker (instance scope) +
-  // monitor. Both are the same service.
-  for (const auto& [service_name, scope] : {std::pair{"orders", "cluster"}, std::pair{"orders-alone", "instance"}}) {
+  // orders: breaker + rate limit (cluster scope) + monitor; orders-alone: breaker
+  // (instance scope) + monitor. Both are the same service.
+  struct Binding {
+    std::string kind;
+    std::string suffix;
+    std::string config;
+  };
+  const std::map<std::string, std::vector<Binding>> chains = {
+      {"orders",
+       {{"circuit-breaker", "breaker", R"({"scope":"cluster"})"},
+        {"rate-limit", "limit", R"({"requests_per_second":1000000,"burst":100000})"},
+        {"monitor", "monitor", "{}"}}},
+      {"orders-alone", {{"circuit-breaker", "breaker", R"({"scope":"instance"})"}, {"monitor", "monitor", "{}"}}},
+  };
+  for (const auto& [service_name, bindings] : chains) {
     v1::RegisterServiceRequest registration;
     registration.set_name(service_name);
     registration.add_endpoints()->set_host("127.0.0.1");
@@ -194,9 +212,8 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
       std::cerr << "request_latency: cannot register the service: " << registered.status() << "\n";
       return 1;
     }
-    for (const auto& [kind, config] : {std::pair{"circuit-breaker", absl::StrCat(R"({"scope":")", scope, R"("})")},
-                                       std::pair{"monitor", std::string("{}")}}) {
-      const std::string name = absl::StrCat(service_name, "-", kind == std::string("monitor") ? "monitor" : "breaker");
+    for (const auto& [kind, suffix, config] : bindings) {
+      const std::string name = absl::StrCat(service_name, "-", suffix);
       v1::CreateMiddlepipeRequest create;
       create.set_kind(kind);
       create.set_name(name);
@@ -220,6 +237,9 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   HookOptions hook_options;
   hook_options.socket_path = scratch / "agent.sock";
   Hook hook(hook_options);
+  Hook alone_hook(hook_options);  // its own, so `hook`'s counts are the orders chain's
+  hook_options.fast_path = false;
+  Hook socket_hook(hook_options);
   {
     // Until the aggregator's first decision (after the agent's first report) the breaker
     // decides alone; give it that time before measuring.
@@ -227,16 +247,36 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
     const auto settle = Clock::now() + std::chrono::seconds(2);
     while (Clock::now() < settle) hook.Get(direct, "orders", "/orders");
   }
+  const uint64_t decided_before = hook.fast_path()->decided();
+  const uint64_t asked_before = hook.fast_path()->asked();
+  {
+    // The fast path's own cost, without HTTP: a verdict and its outcome, back to back.
+    fastpath::ClientOptions core_options;
+    core_options.path = hook_options.socket_path + ".shm";
+    fastpath::Client core(core_options);
+    constexpr int kDecisions = 200000;
+    const auto started = Clock::now();
+    for (int i = 0; i < kDecisions; ++i) {
+      fastpath::Verdict verdict = core.OnRequest("orders");
+      core.OnResponse(verdict, 200, 100);
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    kFigures.Emit("middlepipe", "decision_and_report_cost", "us", seconds * 1e6 / kDecisions);
+    kFigures.Emit("middlepipe", "decision_and_report_in_process", "ratio",
+                  static_cast<double>(core.decided()) / kDecisions);
+  }
   const std::vector<Row> rows = {
       {"direct", Getter(service_port), 0},
       {"middlepipe", Getter(service_port, &hook, "orders"), agent->pid()},
-      {"middlepipe-instance-scope", Getter(service_port, &hook, "orders-alone"), agent->pid()},
+      {"middlepipe-socket", Getter(service_port, &socket_hook, "orders"), agent->pid()},
+      {"middlepipe-instance-scope", Getter(service_port, &alone_hook, "orders-alone"), agent->pid()},
       {"nginx-sidecar", Getter(nginx_port), nginx->pid()},
       {"haproxy-sidecar", Getter(haproxy_port), haproxy->pid()},
   };
   constexpr double kPercents[] = {50, 90, 99};
   for (int round = 0; round < rounds; ++round) {
     std::map<std::string, std::vector<double>> percentiles;
+    std::map<std::string, double> requests_per_second;
     for (const Row& row : rows) {
       ClosedLoop(row.make_caller, std::max(requests / 10, connections), connections);  // warm up
       const LoadResult capacity = ClosedLoop(row.make_caller, requests, connections);
@@ -258,7 +298,8 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
         percentiles[row.name].push_back(Percentile(load.latencies_us, percent));
         kFigures.Emit(row.name, absl::StrCat("latency_p", percent), "us", percentiles[row.name].back());
       }
-      kFigures.Emit(row.name, "requests_per_second", "1/s", requests / capacity.seconds);
+      requests_per_second[row.name] = requests / capacity.seconds;
+      kFigures.Emit(row.name, "requests_per_second", "1/s", requests_per_second[row.name]);
     }
     for (const Row& row : rows) {
       if (row.name == "direct") continue;
@@ -266,8 +307,23 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
         kFigures.Emit(row.name, absl::StrCat("added_latency_p", kPercents[i]), "us",
                       percentiles[row.name][i] - percentiles["direct"][i]);
       }
+      kFigures.Emit(row.name, "throughput_vs_direct", "ratio",
+                    requests_per_second[row.name] / requests_per_second["direct"]);
+    }
+    // What the middlepipe adds over what the best sidecar adds (p50, p99).
+    for (size_t i : {size_t{0}, size_t{2}}) {
+      auto added = [&](const std::string& row) { return percentiles[row][i] - percentiles["direct"][i]; };
+      const double best_sidecar = std::min(added("nginx-sidecar"), added("haproxy-sidecar"));
+      for (const std::string row : {"middlepipe", "middlepipe-socket"}) {
+        kFigures.Emit(row, absl::StrCat("added_p", kPercents[i], "_vs_best_sidecar"), "ratio",
+                      added(row) / best_sidecar);
+      }
     }
   }
+  // Calls of the middlepipe row decided in-process, not over the socket.
+  const double decided = static_cast<double>(hook.fast_path()->decided() - decided_before);
+  kFigures.Emit("middlepipe", "decided_in_process", "ratio",
+                decided / (decided + static_cast<double>(hook.fast_path()->asked() - asked_before)));
   kFigures.Emit("middlepipe", "agent_rss_loaded", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
   kFigures.Emit("middlepipe", "interposer_rss", "MB", MemoryMegabytes(agent->pid(), "VmRSS"));
   kFigures.Emit("nginx-sidecar", "interposer_rss", "MB", MemoryMegabytes(nginx->pid(), "VmRSS"));

@@ -117,6 +117,9 @@ class Hook {
   HttpResponse Get(httplib::Client& client, const std::string& service, const std::string& path);
 
   const std::string& socket_path() const { return socket_path_; }
+  // The fast path's client core (decided()/asked() show how calls were decided), or
+  // nullptr when HookOptions::fast_path is off.
+  const fastpath::Client* fast_path() const { return fast_.get(); }
 
  private:
   // A round trip to the agent; nullopt when it is unreachable (the call then fails open).

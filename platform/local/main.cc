@@ -36,6 +36,9 @@ int Run(PlatformOptions options) {
     options.controller_binary = FindSiblingBinary("controller", "mp-controller");
   }
   if (options.agent_binary.empty()) options.agent_binary = FindSiblingBinary("filter-agent", "mp-agent");
+  if (options.client_library.empty()) {
+    options.client_library = FindSiblingBinary("clients/cpp/fastpath", "libmiddlepipe_client.so");
+  }
   for (const std::string* binary : {&options.controller_binary, &options.agent_binary}) {
     if (binary->empty()) {
       return Fail(kProgram,
@@ -89,6 +92,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--controller-binary", options.controller_binary, "mp-controller to run");
   app.add_option("--agent-binary", options.agent_binary, "mp-agent to run");
+  app.add_option("--client-library", options.client_library,
+                 "libmiddlepipe_client.so for apps' hooks (default: beside mp-local, if built)");
   app.add_option("--controller-arg", options.controller_arguments,
                  "An extra argument for mp-controller (repeatable)");
   middlepipe::AddVersionCommand(app, std::cout);

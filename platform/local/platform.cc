@@ -363,6 +363,9 @@ absl::StatusOr<std::unique_ptr<Platform::Instance>> Platform::StartInstance(
     app.environment = {"MP_AGENT_SOCKET=" + instance->socket, "MP_APP=" + spec.name(),
                        absl::StrCat("MP_INSTANCE=", index), "MP_ADDRESS=" + address};
     if (spec.port() != 0) app.environment.push_back(absl::StrCat("PORT=", spec.port()));
+    if (!options_.client_library.empty()) {
+      app.environment.push_back("MP_CLIENT_LIBRARY=" + options_.client_library);
+    }
     app.network_namespace = in_namespace;
     app.output_path = directory + "/app.log";
     instance->app = std::make_unique<SupervisedProcess>(label, app, options_.restarts, logger_);

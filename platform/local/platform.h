@@ -42,6 +42,9 @@ struct PlatformOptions {
   // The binaries it runs.
   std::string controller_binary;
   std::string agent_binary;
+  // The fast path's C library, handed to apps as $MP_CLIENT_LIBRARY so the Python and
+  // Ruby hooks decide calls in-process (empty: they ask the agent's socket).
+  std::string client_library;
   // Extra arguments for the controller.
   std::vector<std::string> controller_arguments;
   RestartPolicy restarts;

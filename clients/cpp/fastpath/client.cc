@@ -119,6 +119,12 @@ bool Client::Lookup(Segment& segment, const std::string& service, Binding* bindi
 }
 
 Verdict Client::OnRequest(const std::string& service) {
+  Verdict verdict = Decide(service);
+  (verdict.action == Action::kAskAgent ? asked_ : decided_).fetch_add(1, std::memory_order_relaxed);
+  return verdict;
+}
+
+Verdict Client::Decide(const std::string& service) {
   Verdict verdict;
   const int64_t now_us = options_.now_us();
   const int64_t now_ms = now_us / 1000;

@@ -19,6 +19,7 @@
 // Thread-safe; one per process is enough.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -88,6 +89,9 @@ class Client {
   // 0 without a segment.
   uint64_t dropped();
   const std::string& path() const { return options_.path; }
+  // Calls OnRequest decided in-process, and calls it said to ask the agent about.
+  uint64_t decided() const { return decided_.load(std::memory_order_relaxed); }
+  uint64_t asked() const { return asked_.load(std::memory_order_relaxed); }
 
  private:
   struct Binding {
@@ -97,6 +101,7 @@ class Client {
     std::shared_ptr<const Program> program;
   };
 
+  Verdict Decide(const std::string& service);
   // The attached segment if it is usable now (attaching or re-attaching as needed).
   std::shared_ptr<Segment> Usable(int64_t now_ms);
   // The service's program now (nullptr program: no binding); false if undecidable.
@@ -109,6 +114,8 @@ class Client {
   int64_t next_attach_ms_ = 0;
   bool said_unusable_ = false;
   std::map<std::string, Binding> bindings_;
+  std::atomic<uint64_t> decided_{0};
+  std::atomic<uint64_t> asked_{0};
 };
 
 }  // namespace middlepipe::fastpath
