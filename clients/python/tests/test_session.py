@@ -181,3 +181,14 @@ def test_hosts_name_their_service():
     assert _service_of("http://10.0.0.7:8080/x", {}) is None
     assert _service_of("http://10.0.0.7:8080/x", {"10.0.0.7:8080": "orders"}) == "orders"
     assert _service_of("http://db.internal/x", {"db.internal": "billing"}) == "billing"
+
+
+def test_a_client_library_that_cannot_load_is_said_and_the_socket_decides(service, caplog, monkeypatch):
+    monkeypatch.setenv("MP_CLIENT_LIBRARY", "/nonexistent/libmiddlepipe_client.so")
+    agent = FakeAgent(lambda f: verdict_reply(f[1][0], markers=[("Middlepipe-Epoch", "4")]) if 2 in f else None)
+    with caplog.at_level(logging.WARNING, logger="middlepipe"):
+        session = session_for(agent, service)
+        assert session.adapter.fast_path is None
+        assert session.get(service.url()).headers["Middlepipe-Epoch"] == "4"
+    assert any("/nonexistent/libmiddlepipe_client.so" in r.getMessage() for r in caplog.records)
+    agent.close()

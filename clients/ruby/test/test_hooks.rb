@@ -132,6 +132,20 @@ class HooksTest < Minitest::Test
     assert_equal 1, log.string.scan("agent unreachable").size
   end
 
+  def test_a_client_library_that_cannot_load_is_said_and_the_socket_decides
+    agent { |f| TestSupport.verdict_reply(f[1].last, markers: [["Middlepipe-Epoch", "4"]]) if f.key?(2) }
+    log = StringIO.new
+    explicit = ENV.fetch("MP_CLIENT_LIBRARY", nil)
+    ENV["MP_CLIENT_LIBRARY"] = "/nonexistent/libmiddlepipe_client.so"
+    hook = Middlepipe::Hook.new(socket_path: @agent.path, logger: Logger.new(log))
+    assert_nil hook.fast_path
+    assert_includes log.string, "/nonexistent/libmiddlepipe_client.so"
+    assert_equal "4", hook.before("orders", "GET", "/", []).markers.to_h["Middlepipe-Epoch"]
+    hook.close
+  ensure
+    ENV["MP_CLIENT_LIBRARY"] = explicit
+  end
+
   def test_a_malformed_reply_fails_open
     agent { "RAW:".b + "\x00\x00\x00\x03\xff\xff\xff".b }
     install
