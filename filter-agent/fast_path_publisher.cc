@@ -50,6 +50,23 @@ void FastPathPublisher::RunRound() {
   const int64_t now_ms = clock_();
   Publish(current.get(), now_ms);
   segment_->header().heartbeat_ms.store(static_cast<uint64_t>(now_ms), std::memory_order_relaxed);
+  if (const uint64_t lost_now = lost(); lost_now > lost_told_ && now_ms >= next_loss_warning_ms_) {
+    logger_->Warning("fast path: ", lost_now, " observations lost so far (",
+                     segment_->header().ring_dropped.load(std::memory_order_relaxed), " to a full ring, ",
+                     segment_->abandoned(), " abandoned by apps that died mid-append); the filters "
+                     "did not count them");
+    lost_told_ = lost_now;
+    next_loss_warning_ms_ = now_ms + 10'000;
+  }
+}
+
+uint64_t FastPathPublisher::lost() const {
+  return segment_->header().ring_dropped.load(std::memory_order_relaxed) + segment_->abandoned();
+}
+
+std::string FastPathPublisher::Summary() const {
+  return absl::StrCat(observations(), " on the fast path (", lost(), " lost, ", orphaned(),
+                      " of bindings gone)");
 }
 
 uint64_t FastPathPublisher::BindingId(const std::string& service) {
@@ -159,12 +176,9 @@ void FastPathPublisher::Publish(const scheduler::ChainSet* current, int64_t now_
   const bool directory_changed = slots != slots_ || unlisted != unlisted_;
   if (directory_changed) segment_->header().directory_seq.fetch_add(1, std::memory_order_acq_rel);
   for (const auto& [service, slot] : slots_) {
-    if (slots.count(service) == 0 || slots[service] != slot) {
-      if (used.count(slot) == 0) {
-        segment_->WriteSlot(slot, "");
-        written_.erase(slot);
-      }
-    }
+    if (used.count(slot) != 0) continue;  // kept, or taken by a new binding below
+    segment_->WriteSlot(slot, "");  // its binding is gone
+    written_.erase(slot);
   }
   for (const auto& [service, slot] : slots) {
     const std::string& payload = payloads[service];

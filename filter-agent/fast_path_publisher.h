@@ -48,6 +48,10 @@ class FastPathPublisher {
   uint64_t observations() const { return observations_.load(); }
   // Observations of bindings the current epoch no longer has.
   uint64_t orphaned() const { return orphaned_.load(); }
+  // Observations the filters never saw: the ring was full, or an app died mid-append.
+  uint64_t lost() const;
+  // "N on the fast path (N lost, N of bindings gone)", for the agent's last line.
+  std::string Summary() const;
 
  private:
   void Drain(const scheduler::ChainSet* current);
@@ -68,6 +72,8 @@ class FastPathPublisher {
   std::map<uint32_t, std::string> written_;  // slot -> payload now in it
   uint64_t unlisted_ = 0;
   bool warned_full_ = false;
+  uint64_t lost_told_ = 0;  // lost() when last said on the log
+  int64_t next_loss_warning_ms_ = 0;
 
   std::atomic<uint64_t> observations_{0};
   std::atomic<uint64_t> orphaned_{0};

@@ -497,6 +497,8 @@ void RunBusyApps(const std::string& name, fastpath::Segment::Sizes sizes,
   EXPECT_EQ(world.publisher->observations() + dropped, total.fast);
   if (expect_drops) {
     EXPECT_GT(dropped, 0u) << "a ring of " << sizes.ring_capacity << " never filled";
+    EXPECT_NE(world.log.str().find("observations lost so far"), std::string::npos)
+        << "the loss went unsaid: " << world.log.str();
   } else {
     EXPECT_EQ(dropped, 0u);
   }

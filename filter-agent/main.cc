@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -111,15 +112,15 @@ int Run(const Options& options) {
   // The fast-path segment before the chains: their token buckets move into its cells.
   std::string shm_error;
   const std::string shm = SharedMemoryPath(options, socket);
-  if (const size_t slash = shm.rfind('/'); slash != std::string::npos && slash > 0) {
-    if (absl::Status made = MakeDirectories(shm.substr(0, slash), 0755); !made.ok()) {
-      return Fail(kProgram, made, std::cerr);
-    }
-  }
-  std::unique_ptr<fastpath::Segment> segment = fastpath::Segment::Create(
-      shm, fastpath::Segment::Sizes(), static_cast<uid_t>(options.app_uid), &shm_error);
-  if (segment == nullptr) {
-    return Fail(kProgram, absl::FailedPreconditionError(absl::StrCat("fast path: ", shm_error)), std::cerr);
+  std::unique_ptr<fastpath::Segment> segment;
+  const size_t slash = shm.rfind('/');
+  if (absl::Status made = slash != std::string::npos && slash > 0 ? MakeDirectories(shm.substr(0, slash), 0755)
+                                                                  : absl::OkStatus();
+      !made.ok()) {
+    shm_error = std::string(made.message());
+  } else {
+    segment = fastpath::Segment::Create(shm, fastpath::Segment::Sizes(), static_cast<uid_t>(options.app_uid),
+                                        &shm_error);
   }
   scheduler::ChainTable chains(&registry, scheduler::SteadyClockMillis());
 
@@ -127,12 +128,19 @@ int Run(const Options& options) {
   logger.Info("version ", kVersion, " app ", options.app, " instance ", options.instance,
               " address ", address, " controller ", controller->ToString());
   logger.Info("hook socket ", socket, " shm ", shm);
+  if (segment == nullptr) {
+    // Apps still get every middlepipe, over the socket: slower, not wrong.
+    logger.Warning("fast path off: ", shm_error, "; every call asks over the hook socket");
+  }
   HookServer hooks(&chains, &logger, kVersion);
   if (absl::Status served = hooks.Start(socket); !served.ok()) {
     return Fail(kProgram, served, std::cerr);
   }
-  FastPathPublisher fast_path(segment.get(), &chains, &logger, scheduler::SteadyClockMillis());
-  fast_path.Start();
+  std::optional<FastPathPublisher> fast_path;
+  if (segment != nullptr) {
+    fast_path.emplace(segment.get(), &chains, &logger, scheduler::SteadyClockMillis());
+    fast_path->Start();
+  }
 
   // The client heartbeats whether the reporter's stream is up, and the reporter asks the
   // client where the aggregator is: the reporter is made second and told through this.
@@ -150,9 +158,11 @@ int Run(const Options& options) {
     return reporter != nullptr && reporter->connected();
   };
   control.requests_handled = [&hooks, &fast_path] {
-    return hooks.requests_handled() + fast_path.observations();
+    return hooks.requests_handled() + (fast_path ? fast_path->observations() : 0);
   };
-  control.committed = [&fast_path](uint64_t) { fast_path.RunRound(); };
+  control.committed = [&fast_path](uint64_t) {
+    if (fast_path) fast_path->RunRound();
+  };
   ControlClient client(control, &chains, &logger);
   client.Start();
   ReporterOptions reporting;
@@ -169,12 +179,11 @@ int Run(const Options& options) {
   // The hooks first, so what the app sent last is counted; then the reporter's last
   // batch carries it to the aggregator (a scale-down's state merge).
   hooks.Stop();
-  fast_path.Stop();
+  if (fast_path) fast_path->Stop();
   reporter.Stop();
   client.Stop();  // before the reporter goes: its heartbeats ask the reporter
   logger.Info("stopped after ", hooks.requests_handled(), " hooked requests and ",
-              fast_path.observations(), " on the fast path (", segment->header().ring_dropped.load(),
-              " dropped, ", fast_path.orphaned(), " of bindings gone)");
+              fast_path ? fast_path->Summary() : "no fast path");
   return 0;
 }
 

@@ -9,7 +9,9 @@
 
 #include <cstring>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -33,13 +35,14 @@ class AgentTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomically(scratch_ / "token", controller_.AdminToken() + "\n", 0600).ok());
   }
 
-  ChildProcess StartAgent(uint32_t index) {
-    auto agent = ChildProcess::Start(
-        {"filter-agent/mp-agent", "--controller", controller_.target(), "--app", "web",
-         "--instance", std::to_string(index), "--token-file", scratch_ / "token", "--address",
-         absl::StrCat("198.18.0.", 10 + index), "--socket",
-         scratch_ / absl::StrCat("agent-", index, ".sock")},
-        scratch_.path());
+  ChildProcess StartAgent(uint32_t index, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {
+        "filter-agent/mp-agent", "--controller", controller_.target(), "--app", "web",
+        "--instance", std::to_string(index), "--token-file", scratch_ / "token", "--address",
+        absl::StrCat("198.18.0.", 10 + index), "--socket",
+        scratch_ / absl::StrCat("agent-", index, ".sock")};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto agent = ChildProcess::Start(argv, scratch_.path());
     EXPECT_TRUE(agent.ok()) << agent.status();
     return std::move(*agent);
   }
@@ -161,6 +164,17 @@ TEST_F(AgentTest, ReconnectsAfterTheControllerRestartsAndKeepsItsEpoch) {
 
   agent.Signal(SIGTERM);
   EXPECT_EQ(agent.WaitForExit(seconds(20)), 0) << agent.Stderr();
+}
+
+// An agent that cannot make its fast-path segment says so and serves every call over
+// the socket: slower, never without its middlepipes.
+TEST_F(AgentTest, RunsWithoutTheFastPathWhenItCannotMakeTheSegment) {
+  ChildProcess agent = StartAgent(0, {"--shm", scratch_ / "token/under-a-file.shm"});
+  ASSERT_TRUE(WaitReady(1, 0)) << agent.Stderr();
+  EXPECT_TRUE(agent.WaitForStderrLine("fast path off", seconds(5))) << agent.Stderr();
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.WaitForExit(seconds(20)), 0) << agent.Stderr();
+  EXPECT_NE(agent.Stderr().find("no fast path"), std::string::npos) << agent.Stderr();
 }
 
 }  // namespace

@@ -231,14 +231,7 @@ bool Segment::Append(const ObservationData& data) {
     if (difference == 0) {
       if (header_->ring_enqueue.compare_exchange_weak(position, position + 1,
                                                       std::memory_order_relaxed)) {
-        cell.binding_id = data.binding_id;
-        cell.epoch = data.epoch;
-        cell.latency_us = data.latency_us;
-        cell.request_bytes = data.request_bytes;
-        cell.response_bytes = data.response_bytes;
-        cell.status = data.status;
-        cell.answered_by = data.answered_by;
-        cell.filter_count = data.filter_count;
+        cell.data = data;
         cell.sequence.store(position + 1, std::memory_order_release);
         return true;
       }
@@ -261,15 +254,7 @@ size_t Segment::Drain(const std::function<void(const ObservationData&)>& take,
     Observation& cell = ring[dequeue_ & mask];
     const uint64_t sequence = cell.sequence.load(std::memory_order_acquire);
     if (sequence == dequeue_ + 1) {
-      ObservationData data;
-      data.binding_id = cell.binding_id;
-      data.epoch = cell.epoch;
-      data.latency_us = cell.latency_us;
-      data.request_bytes = cell.request_bytes;
-      data.response_bytes = cell.response_bytes;
-      data.status = cell.status;
-      data.answered_by = cell.answered_by;
-      data.filter_count = cell.filter_count;
+      const ObservationData data = cell.data;
       cell.sequence.store(dequeue_ + geometry_.ring_capacity, std::memory_order_release);
       ++dequeue_;
       stalled_since_us_ = -1;

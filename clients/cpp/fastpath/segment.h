@@ -16,18 +16,6 @@
 
 namespace middlepipe::fastpath {
 
-// What a client appends for one completed call (Observation without the ring's sequence).
-struct ObservationData {
-  uint64_t binding_id = 0;
-  uint64_t epoch = 0;
-  uint64_t latency_us = 0;
-  uint64_t request_bytes = 0;
-  uint64_t response_bytes = 0;
-  uint32_t status = 0;
-  uint8_t answered_by = kNotAnswered;
-  uint8_t filter_count = 0;
-};
-
 // CLOCK_MONOTONIC, the clock the agent and every app of the host share.
 int64_t MonotonicMicros();
 
@@ -78,7 +66,7 @@ class Segment {
   // counted in `abandoned`.
   size_t Drain(const std::function<void(const ObservationData&)>& take,
                int64_t abandon_after_us = 1'000'000);
-  uint64_t abandoned() const { return abandoned_; }
+  uint64_t abandoned() const { return abandoned_.load(std::memory_order_relaxed); }
 
  private:
   Segment(std::string path, void* base, uint64_t size, const Geometry& geometry);
@@ -91,7 +79,7 @@ class Segment {
   // Consumer state (agent only).
   uint64_t dequeue_ = 0;
   int64_t stalled_since_us_ = -1;
-  uint64_t abandoned_ = 0;
+  std::atomic<uint64_t> abandoned_{0};  // read by any thread, written by the drainer
 };
 
 }  // namespace middlepipe::fastpath

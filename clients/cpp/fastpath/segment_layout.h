@@ -75,26 +75,33 @@ struct BindingSlot {
   std::atomic<uint64_t> words[1];  // really slot_words of them
 };
 
-// One completed call a client appends and the agent drains.
-struct Observation {
-  // Vyukov's cell sequence: == position when free to produce, position + 1 when full.
-  std::atomic<uint64_t> sequence;
-  uint64_t binding_id;
-  uint64_t epoch;
-  uint64_t latency_us;
-  uint64_t request_bytes;
-  uint64_t response_bytes;
-  uint32_t status;  // HTTP status; 0 = transport failure; ignored when answered
-  uint8_t answered_by;  // index of the filter that answered, kNotAnswered if none did
-  uint8_t filter_count;  // filters of the chain as the client saw it
-  uint16_t reserved;
-};
 constexpr uint8_t kNotAnswered = 0xFF;
+
+// What a client appends for one completed call.
+struct ObservationData {
+  uint64_t binding_id = 0;
+  uint64_t epoch = 0;
+  uint64_t latency_us = 0;
+  uint64_t request_bytes = 0;
+  uint64_t response_bytes = 0;
+  uint32_t status = 0;  // HTTP status; 0 = transport failure; ignored when answered
+  uint8_t answered_by = kNotAnswered;  // index of the filter that answered, if one did
+  uint8_t filter_count = 0;  // filters of the chain as the client saw it
+  uint16_t reserved = 0;
+};
+
+// One cell of the ring: the call, behind Vyukov's cell sequence (== position when free
+// to produce, position + 1 when full).
+struct Observation {
+  std::atomic<uint64_t> sequence;
+  ObservationData data;
+};
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "cross-process atomics need lock-free");
 static_assert(std::atomic<int64_t>::is_always_lock_free, "cross-process atomics need lock-free");
 static_assert(sizeof(std::atomic<uint64_t>) == 8, "atomics must be plain words");
 static_assert(std::is_standard_layout<Header>::value, "Header is a byte layout");
+static_assert(std::is_trivially_copyable<ObservationData>::value, "ObservationData is a byte layout");
 static_assert(sizeof(Observation) == 56, "Observation is a byte layout");
 
 // Where each region starts in a segment with these sizes; every region is 64-byte

@@ -97,6 +97,29 @@ class RateState {
   v1::RequestStats pending;
 
   bool Live(int64_t now_ms) const { return now_ms < lease_until_ms; }
+
+  // The key's bucket, made (evicting the least recently used key past max_keys) or
+  // retuned to `rate` and `burst` as needed, and now the most recently used.
+  Keyed& Bucket(const std::string& key, double rate, double burst, size_t max_keys, int64_t now_ms) {
+    auto found = buckets.find(key);
+    if (found == buckets.end()) {
+      if (buckets.size() >= max_keys) {
+        buckets.erase(recency.back());
+        recency.pop_back();
+        ++(*pending.mutable_counters())["keys_evicted"];
+      }
+      recency.push_front(key);
+      found = buckets.emplace(key, Keyed{TokenBucket(rate, burst, now_ms), version, recency.begin()}).first;
+    } else {
+      recency.splice(recency.begin(), recency, found->second.recency);
+    }
+    Keyed& keyed = found->second;
+    if (keyed.version != version) {
+      keyed.bucket.Reconfigure(rate, burst, now_ms);
+      keyed.version = version;
+    }
+    return keyed;
+  }
 };
 
 absl::StatusOr<std::unique_ptr<RequestFilter>> RateFilter::Create(const FilterSpecContext& context) {
@@ -124,6 +147,10 @@ std::pair<double, double> EffectiveRate(const RateConfig& config, const RateStat
   return {config.requests_per_second / instances, config.burst / instances};
 }
 
+std::string LimitedDetail(double rate, const std::string& key) {
+  return absl::StrCat("over ", rate, " requests/s", key.empty() ? "" : " for ", key);
+}
+
 std::string KeyOf(const RequestCall& call, const std::string& header) {
   if (header.empty()) return "";
   return call.RequestHeader(header).value_or("");
@@ -142,43 +169,27 @@ FilterStatus RateFilter::OnRequest(RequestCall& call, uint32_t& note) {
     ++state.version;
   }
   const auto [rate, burst] = EffectiveRate(config_, state, now);
-
-  auto found = state.buckets.find(key);
-  if (found == state.buckets.end()) {
-    if (state.buckets.size() >= config_.max_keys) {  // evict the least recently used key
-      state.buckets.erase(state.recency.back());
-      state.recency.pop_back();
-      ++(*state.pending.mutable_counters())["keys_evicted"];
-    }
-    state.recency.push_front(key);
-    found = state.buckets.emplace(key, RateState::Keyed{TokenBucket(rate, burst, now), state.version,
-                                                         state.recency.begin()})
-                .first;
-  } else {
-    state.recency.splice(state.recency.begin(), state.recency, found->second.recency);
-  }
-  RateState::Keyed& keyed = found->second;
-  if (keyed.version != state.version) {
-    keyed.bucket.Reconfigure(rate, burst, now);
-    keyed.version = state.version;
-  }
-  const int64_t wait_us = keyed.bucket.Take(now);
+  const int64_t wait_us = state.Bucket(key, rate, burst, config_.max_keys, now).bucket.Take(now);
   if (wait_us == 0) return FilterStatus::kContinue;
 
   state.pending.set_short_circuited(state.pending.short_circuited() + 1);
   ++(*state.pending.mutable_counters())["limited"];
-  const std::string detail = absl::StrCat("over ", rate, " requests/s", key.empty() ? "" : " for ", key);
+  const std::string detail = LimitedDetail(rate, key);
   call.markers.push_back(CallbackMarker("rate-limit", name_, "limited", detail));
   call.AddMarker("Middlepipe-Short-Circuit", name_);
   call.response.Clear();
   call.response.set_status(429);
   call.response.set_raise(true);  // the client hook raises RateLimitedError
-  call.response.set_body(absl::StrCat("rate limit ", name_, ": ", detail, "\n"));
+  call.response.set_body(LimitedBody(detail));
   v1::Header* retry = call.response.add_headers();
   retry->set_name("Retry-After");
   retry->set_value(absl::StrCat(fastpath::RetryAfterSeconds(wait_us)));
   for (const v1::Header& marker : call.markers) *call.response.add_headers() = marker;
   return FilterStatus::kRespond;
+}
+
+std::string RateFilter::LimitedBody(const std::string& detail) const {
+  return absl::StrCat("rate limit ", name_, ": ", detail, "\n");
 }
 
 FastPathPlan RateFilter::CompileFastPath(FastPathContext& context) {
@@ -192,32 +203,21 @@ FastPathPlan RateFilter::CompileFastPath(FastPathContext& context) {
   if (state.Live(now) != state.was_live) {
     return FastPathPlan::Ask();  // the share just lapsed or came back: OnRequest retunes
   }
-  // The one bucket, as OnRequest would find or make it.
-  auto found = state.buckets.find("");
-  if (found == state.buckets.end()) {
-    state.recency.push_front("");
-    found = state.buckets.emplace("", RateState::Keyed{TokenBucket(rate, burst, now), state.version,
-                                                        state.recency.begin()})
-                .first;
-  }
-  RateState::Keyed& keyed = found->second;
-  if (keyed.version != state.version) {
-    keyed.bucket.Reconfigure(rate, burst, now);
-    keyed.version = state.version;
-  }
-  keyed.bucket.Share(shared->cell);
+  // The one bucket (no key header), as OnRequest would find or make it.
+  TokenBucket& bucket = state.Bucket("", rate, burst, config_.max_keys, now).bucket;
+  bucket.Share(shared->cell);
 
   fastpath::Step step;
   step.kind = fastpath::Step::Kind::kTakeToken;
   step.cell = shared->index;
-  step.interval_us = keyed.bucket.interval_us();
-  step.tolerance_us = keyed.bucket.tolerance_us();
-  const std::string detail = absl::StrCat("over ", rate, " requests/s");
+  step.interval_us = bucket.interval_us();
+  step.tolerance_us = bucket.tolerance_us();
+  const std::string detail = LimitedDetail(rate, "");
   const v1::Header limited = CallbackMarker("rate-limit", name_, "limited", detail);
   step.markers = {{limited.name(), limited.value()}, {"Middlepipe-Short-Circuit", name_}};
   step.response.status = 429;
   step.response.raise = true;
-  step.response.body = absl::StrCat("rate limit ", name_, ": ", detail, "\n");
+  step.response.body = LimitedBody(detail);
   step.response.headers = step.markers;  // the client core puts Retry-After in front
   // A cluster share holds while its lease does; then OnRequest falls back to limit/instances.
   const bool live = config_.cluster_scope && state.Live(now);

@@ -52,7 +52,6 @@ class TokenBucket {
   // Moves the bucket, tokens and all, into a word others share (the segment's cell);
   // from then on every take is from there. `cell` must outlive the bucket.
   void Share(std::atomic<int64_t>* cell);
-  bool SharedIn(const std::atomic<int64_t>* cell) const { return cell_ == cell; }
 
   int64_t interval_us() const { return interval_us_; }
   int64_t tolerance_us() const { return tolerance_us_; }
@@ -88,6 +87,9 @@ class RateFilter final : public RequestFilter {
   double CurrentRate() const;
 
  private:
+  // The body of a refusal, on both paths.
+  std::string LimitedBody(const std::string& detail) const;
+
   const std::string name_;
   const RateConfig config_;
   const Clock clock_;
