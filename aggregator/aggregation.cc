@@ -20,6 +20,7 @@ constexpr int64_t kDemandWindowMs = 1000;
 constexpr int64_t kUnplacedGraceMs = 5000;
 constexpr size_t kMaxUnplacedReports = 10000;
 constexpr size_t kMaxAlerts = 32;
+constexpr size_t kMaxConnections = 32;
 
 int64_t WindowOf(const std::string& config_json, int64_t fallback) {
   nlohmann::json config = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
@@ -72,6 +73,7 @@ struct Aggregation::Entry {
   v1::RequestStats total;
   v1::PacketStats packets;
   std::deque<v1::Alert> alerts;  // newest first
+  std::deque<v1::ConnectionStats> connections;  // newest first
   std::map<uint32_t, Instance> instances;
   uint64_t decided_version = 0;  // the kind's version() when decisions were last computed
   std::map<uint32_t, Sent> sent;
@@ -153,6 +155,7 @@ absl::Status Aggregation::Configure(const v1::ConfigureRequest& request) {
       entry->total = std::move(before.total);
       entry->packets = std::move(before.packets);
       entry->alerts = std::move(before.alerts);
+      entry->connections = std::move(before.connections);
       entry->instances = std::move(before.instances);
       if (before.window.window_ms() == entry->window.window_ms()) {
         entry->window = std::move(before.window);
@@ -295,7 +298,13 @@ Aggregation::Entry* Aggregation::Place(uint32_t instance_index, const v1::Report
   Entry::Instance& instance = entry.instances[instance_index];
   instance.last_report_ms = now;
   instance.demand.Add(now, stats);
-  if (report.has_packet_stats()) AddPacketStats(entry.packets, report.packet_stats());
+  if (report.has_packet_stats()) {
+    AddPacketStats(entry.packets, report.packet_stats());
+    for (const v1::ConnectionStats& connection : report.packet_stats().connections()) {
+      entry.connections.push_front(connection);
+      if (entry.connections.size() > kMaxConnections) entry.connections.pop_back();
+    }
+  }
   for (const v1::Alert& alert : report.alerts()) {
     entry.alerts.push_front(alert);
     if (entry.alerts.size() > kMaxAlerts) entry.alerts.pop_back();
@@ -434,6 +443,7 @@ void Aggregation::FillState(const Entry& entry, int64_t now_ms, v1::MiddlepipeSt
   *state.mutable_total() = entry.total;
   *state.mutable_packets() = entry.packets;
   for (const v1::Alert& alert : entry.alerts) *state.add_recent_alerts() = alert;
+  for (const auto& connection : entry.connections) *state.add_recent_connections() = connection;
   auto& figures = *state.mutable_figures();
   const v1::RequestStats& window = state.window();
   figures["requests_per_second"] =

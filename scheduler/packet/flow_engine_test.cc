@@ -7,12 +7,15 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "scheduler/packet/test_chain.h"
 #include "scheduler/packet/test_packets.h"
 
 namespace middlepipe::scheduler::packet {
 namespace {
 
 using testing::At;
+using testing::ChainOf;
+using testing::ServiceResolver;
 using testing::Conversation;
 
 const Endpoint kService = At("10.9.0.1", 8080);
@@ -82,33 +85,9 @@ class RecordingFilter : public PacketFilter {
   EventId late_get_ = 0;
 };
 
-std::shared_ptr<const PacketChain> ChainOf(std::vector<std::pair<std::string, RecordingFilter*>> filters) {
-  std::vector<PacketChain::Entry> entries;
-  for (auto& [name, filter] : filters) {
-    PacketChain::Entry entry;
-    entry.spec.set_middlepipe(name);
-    entry.spec.set_kind("recording");
-    entry.filter.reset(filter);
-    entries.push_back(std::move(entry));
-  }
-  return std::make_shared<const PacketChain>("orders", std::move(entries));
-}
-
-// Traffic to or from kService:8080 belongs to the chain.
-class ServiceResolver : public ChainResolver {
- public:
-  Resolution Resolve(const TcpPacket& packet) const override {
-    if (chain == nullptr) return {};
-    if (packet.destination == kService) return {chain, Side::kClient};
-    if (packet.source == kService) return {chain, Side::kServer};
-    return {};
-  }
-  std::shared_ptr<const PacketChain> chain;
-};
-
 class FlowEngineTest : public ::testing::Test {
  protected:
-  FlowEngineTest() {
+  FlowEngineTest() : resolver_(kService) {
     filter_ = new RecordingFilter(&log_);
     resolver_.chain = ChainOf({{"rec", filter_}});
   }
