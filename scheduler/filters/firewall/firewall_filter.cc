@@ -1,0 +1,81 @@
+#include "scheduler/filters/firewall/firewall_filter.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace middlepipe::scheduler::firewall {
+namespace {
+
+namespace event = packet::event;
+
+absl::StatusOr<std::vector<AddressRule>> ParseList(const nlohmann::json& config, const char* name) {
+  std::vector<AddressRule> rules;
+  if (!config.contains(name)) return rules;
+  if (!config[name].is_array()) return absl::InvalidArgumentError(absl::StrCat(name, ": not a list"));
+  for (const auto& entry : config[name]) {
+    if (!entry.is_string()) return absl::InvalidArgumentError(absl::StrCat(name, ": not a string"));
+    absl::StatusOr<AddressRule> rule = ParseAddressRule(entry.get<std::string>());
+    if (!rule.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", entry.dump(), ": ",
+                                                     rule.status().message()));
+    }
+    rules.push_back(*rule);
+  }
+  return rules;
+}
+
+// Marks a denied flow so its later packets are counted as dropped.
+struct Denied : packet::FlowView::State {};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<packet::PacketFilter>> FirewallFilter::Create(
+    const FilterSpecContext& context) {
+  nlohmann::json config = nlohmann::json::parse(context.spec.config_json(), nullptr, false);
+  if (!config.is_object()) return absl::InvalidArgumentError("config: not a JSON object");
+  absl::StatusOr<std::vector<AddressRule>> allow = ParseList(config, "allow");
+  if (!allow.ok()) return allow.status();
+  absl::StatusOr<std::vector<AddressRule>> deny = ParseList(config, "deny");
+  if (!deny.ok()) return deny.status();
+  return std::make_unique<FirewallFilter>(*std::move(allow), *std::move(deny),
+                                          config.value("fail_closed", false));
+}
+
+bool FirewallFilter::Allows(const packet::Endpoint& server) const {
+  for (const AddressRule& rule : deny_) {
+    if (rule.Matches(server)) return false;
+  }
+  if (allow_.empty()) return true;
+  for (const AddressRule& rule : allow_) {
+    if (rule.Matches(server)) return true;
+  }
+  return false;
+}
+
+void FirewallFilter::DefineEvents(packet::EventDefinitions& events) {
+  events.Subscribe(event::kConnStart);
+  events.Subscribe(event::kPacket);
+}
+
+void FirewallFilter::OnEvent(packet::FlowView& flow, const packet::Event& event) {
+  if (event.id == event::kConnStart) {
+    const bool allowed = Allows(flow.server());
+    report().Update([allowed](v1::PacketStats& stats) {
+      ++(*stats.mutable_counters())[allowed ? "connections_allowed" : "connections_denied"];
+    });
+    if (allowed) {
+      flow.StopMonitoring(packet::Side::kClient);
+      flow.StopMonitoring(packet::Side::kServer);
+    } else {
+      flow.set_state(std::make_unique<Denied>());
+      flow.DropFlow();
+    }
+    return;
+  }
+  if (event.id == event::kPacket && flow.state() != nullptr) {
+    report().Update([](v1::PacketStats& stats) { stats.set_dropped(stats.dropped() + 1); });
+  }
+}
+
+}  // namespace middlepipe::scheduler::firewall
