@@ -121,8 +121,10 @@ TEST_F(BuiltinKindsTest, FaultInjectPercentages) {
 
 TEST_F(BuiltinKindsTest, PacketKinds) {
   EXPECT_EQ(ErrorFor("ids", "{}"), "config: missing required field \"rules\"");
-  EXPECT_EQ(Valid("ids", R"j({"rules":["alert tcp any any -> any 80 (msg:\"x\"; sid:1;)"]})j")["mode"],
+  EXPECT_EQ(Valid("ids", R"j({"rules":["alert tcp any any -> any 80 (msg:\"x\"; content:\"y\"; sid:1;)"]})j")["mode"],
             "detect");
+  EXPECT_EQ(ErrorFor("ids", R"j({"rules":["alert tcp any any -> any 80 (msg:\"x\"; sid:1;)"]})j"),
+            "config: field rules[0]: needs at least one content");
   EXPECT_EQ(ErrorFor("accounting", R"({"fail_closed":"yes"})"),
             "config: field fail_closed: must be a boolean");
   Valid("firewall", R"({"allow":["10.0.0.0/8","198.18.0.7:5432","*:22"],"deny":["1.2.3.4"]})");

@@ -1,5 +1,8 @@
 #include "scheduler/filters/ids/kind.h"
 
+#include "absl/strings/str_cat.h"
+#include "scheduler/filters/ids/rule.h"
+
 namespace middlepipe::scheduler::ids {
 
 KindDescriptor Kind() {
@@ -24,6 +27,17 @@ KindDescriptor Kind() {
         "description": "Drop the traffic when the agent cannot inspect it (default: let it pass)."}
     }
   })json";
+  kind.check = [](const nlohmann::json& config) -> absl::Status {
+    const auto& rules = config["rules"];
+    for (size_t i = 0; i < rules.size(); ++i) {
+      absl::StatusOr<Rule> rule = ParseRule(rules[i].get<std::string>());
+      if (!rule.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("field rules[", i, "]: ", rule.status().message()));
+      }
+    }
+    return absl::OkStatus();
+  };
   return kind;
 }
 
