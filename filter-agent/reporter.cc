@@ -56,6 +56,17 @@ bool Reporter::Collect() {
   if (chains == nullptr) return false;
   const int64_t now = NowUnixMillis();
   v1::ReportBatch batch;
+  auto add = [&](const std::string& service, const v1::FilterSpec& spec, v1::Report report) {
+    report.set_middlepipe(spec.middlepipe());
+    report.set_kind(spec.kind());
+    report.set_app(options_.app);
+    report.set_service(service);
+    report.set_instance(options_.instance);
+    report.set_interval_end_unix_ms(now);
+    report.set_interval_start_unix_ms(now - options_.interval.count());
+    report.set_epoch(chains->epoch());
+    *batch.add_reports() = std::move(report);
+  };
   for (const auto& [service, chain] : chains->chains()) {
     for (const auto& entry : chain->entries()) {
       v1::Report report;
@@ -64,15 +75,15 @@ bool Reporter::Collect() {
       if (stats.requests() == 0 && stats.counters().empty() && stats.status_classes().empty()) {
         continue;
       }
-      report.set_middlepipe(entry.spec.middlepipe());
-      report.set_kind(entry.spec.kind());
-      report.set_app(options_.app);
-      report.set_service(service);
-      report.set_instance(options_.instance);
-      report.set_interval_end_unix_ms(now);
-      report.set_interval_start_unix_ms(now - options_.interval.count());
-      report.set_epoch(chains->epoch());
-      *batch.add_reports() = std::move(report);
+      add(service, entry.spec, std::move(report));
+    }
+  }
+  for (const auto& [service, chain] : chains->packet_chains()) {
+    for (const auto& entry : chain->entries()) {
+      v1::Report report;
+      entry.filter->TakeReport(report);
+      if (!report.has_packet_stats() && report.alerts().empty()) continue;
+      add(service, entry.spec, std::move(report));
     }
   }
   if (batch.reports_size() == 0) return false;

@@ -35,23 +35,44 @@ const RequestChain* ChainSet::Find(const std::string& service) const {
   return found == chains_.end() ? nullptr : found->second.get();
 }
 
-ChainTable::ChainTable(const FilterRegistry* registry, Clock clock)
-    : registry_(registry), clock_(std::move(clock)) {}
+ChainTable::ChainTable(const FilterRegistry* registry, Clock clock, absl::Status packet_support)
+    : registry_(registry), clock_(std::move(clock)), packet_support_(std::move(packet_support)) {}
 
 absl::Status ChainTable::Prepare(const v1::Prepare& prepare) {
   std::shared_ptr<const ChainSet> previous = Current();
   std::map<std::string, std::unique_ptr<RequestChain>> chains;
+  PacketChains packet_chains;
   for (const v1::Chain& chain : prepare.chains()) {
     std::vector<RequestChain::Entry> entries;
+    std::vector<packet::PacketChain::Entry> packet_entries;
     for (const v1::FilterSpec& spec : chain.filters()) {
+      const FilterSpecContext context{spec, chain.app(), chain.service(), clock_};
       if (spec.level() == v1::LEVEL_PACKET) {
-        // The packet path (NFQUEUE) is not in this agent yet: refuse rather than pretend.
-        return absl::UnimplementedError(absl::StrCat(
-            spec.middlepipe(), ": packet-level filters (", spec.kind(),
-            ") are not supported by this agent yet"));
+        if (!packet_support_.ok()) {
+          return absl::Status(packet_support_.code(),
+                              absl::StrCat(spec.middlepipe(), ": packet-level filters (",
+                                           spec.kind(), ") cannot run here: ",
+                                           packet_support_.message()));
+        }
+        absl::StatusOr<std::unique_ptr<packet::PacketFilter>> filter = registry_->BuildPacket(context);
+        if (!filter.ok()) return filter.status();
+        if (previous != nullptr) {
+          auto old_chain = previous->packet_chains().find(chain.service());
+          if (old_chain != previous->packet_chains().end()) {
+            for (const auto& old : old_chain->second->entries()) {
+              if (old.spec.middlepipe() == spec.middlepipe() && old.spec.kind() == spec.kind()) {
+                (*filter)->AdoptState(*old.filter);
+              }
+            }
+          }
+        }
+        packet::PacketChain::Entry entry;
+        entry.spec = spec;
+        entry.filter = *std::move(filter);
+        packet_entries.push_back(std::move(entry));
+        continue;
       }
-      absl::StatusOr<std::unique_ptr<RequestFilter>> filter =
-          registry_->Build(FilterSpecContext{spec, chain.app(), chain.service(), clock_});
+      absl::StatusOr<std::unique_ptr<RequestFilter>> filter = registry_->Build(context);
       if (!filter.ok()) return filter.status();
       if (previous != nullptr) {
         if (const RequestChain* old_chain = previous->Find(chain.service())) {
@@ -65,9 +86,15 @@ absl::Status ChainTable::Prepare(const v1::Prepare& prepare) {
       entries.push_back({spec, *std::move(filter)});
     }
     chains[chain.service()] = std::make_unique<RequestChain>(std::move(entries));
+    if (!packet_entries.empty()) {
+      packet_chains[chain.service()] = std::make_shared<const packet::PacketChain>(
+          chain.service(), std::move(packet_entries),
+          std::vector<v1::Endpoint>(chain.service_endpoints().begin(),
+                                    chain.service_endpoints().end()));
+    }
   }
   auto built = std::make_shared<const ChainSet>(prepare.epoch(), prepare.aggregator_address(),
-                                                std::move(chains));
+                                                std::move(chains), std::move(packet_chains));
   std::lock_guard<std::mutex> lock(mu_);
   prepared_[prepare.epoch()] = std::move(built);
   return absl::OkStatus();

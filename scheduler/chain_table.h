@@ -19,6 +19,7 @@
 
 #include "proto/agent.pb.h"
 #include "scheduler/filter_registry.h"
+#include "scheduler/packet/packet_chain.h"
 
 namespace middlepipe::scheduler {
 
@@ -44,31 +45,41 @@ class RequestChain {
   std::vector<Entry> entries_;
 };
 
-// Every chain of the app at one epoch.
+using PacketChains = std::map<std::string, std::shared_ptr<const packet::PacketChain>>;
+
+// Every chain of the app at one epoch: the request-level filters of each service (run by
+// the hooks) and the packet-level ones (run on the agent's queue), by service.
 class ChainSet {
  public:
   ChainSet(uint64_t epoch, std::string aggregator_address,
-           std::map<std::string, std::unique_ptr<RequestChain>> chains)
+           std::map<std::string, std::unique_ptr<RequestChain>> chains,
+           PacketChains packet_chains = {})
       : epoch_(epoch),
         aggregator_address_(std::move(aggregator_address)),
-        chains_(std::move(chains)) {}
+        chains_(std::move(chains)),
+        packet_chains_(std::move(packet_chains)) {}
 
   uint64_t epoch() const { return epoch_; }
   const std::string& aggregator_address() const { return aggregator_address_; }
   // The chain to `service`, or nullptr (no filters: the call goes straight through).
   const RequestChain* Find(const std::string& service) const;
   const std::map<std::string, std::unique_ptr<RequestChain>>& chains() const { return chains_; }
+  // Services with packet-level filters; a flow holds its chain while it runs on it.
+  const PacketChains& packet_chains() const { return packet_chains_; }
 
  private:
   const uint64_t epoch_;
   const std::string aggregator_address_;
   const std::map<std::string, std::unique_ptr<RequestChain>> chains_;
+  const PacketChains packet_chains_;
 };
 
 class ChainTable {
  public:
-  // Not owned; must outlive the table.
-  ChainTable(const FilterRegistry* registry, Clock clock);
+  // Not owned; must outlive the table. `packet_support`: OK when this agent can run
+  // packet-level filters, else why not (PREPARE of a chain with one fails with it).
+  ChainTable(const FilterRegistry* registry, Clock clock,
+             absl::Status packet_support = absl::OkStatus());
 
   absl::Status Prepare(const v1::Prepare& prepare);
   // FAILED_PRECONDITION if `epoch` was not prepared (the controller's protocol broke).
@@ -81,6 +92,7 @@ class ChainTable {
  private:
   const FilterRegistry* const registry_;
   const Clock clock_;
+  const absl::Status packet_support_;
   mutable std::mutex mu_;
   std::shared_ptr<const ChainSet> current_;
   std::map<uint64_t, std::shared_ptr<const ChainSet>> prepared_;

@@ -72,10 +72,45 @@ TEST_F(ChainTableTest, PrepareFailsFastNamingTheMiddlepipe) {
   auto no_filter = older.Prepare(PrepareOf(1, {Spec("split", "traffic-split", v1::LEVEL_REQUEST,
                                                     R"({"routes":[{"service":"orders","weight":1}]})")}));
   EXPECT_EQ(no_filter.message(), "split: this agent has no filter for kind traffic-split yet");
-  auto packet = table_.Prepare(PrepareOf(1, {Spec("acct", "accounting", v1::LEVEL_PACKET)}));
+  ChainTable no_queue{&registry_, [] { return 0; },
+                      absl::FailedPreconditionError("no CAP_NET_ADMIN for NFQUEUE")};
+  auto packet = no_queue.Prepare(PrepareOf(1, {Spec("acct", "accounting", v1::LEVEL_PACKET)}));
   EXPECT_EQ(packet.message(),
-            "acct: packet-level filters (accounting) are not supported by this agent yet");
+            "acct: packet-level filters (accounting) cannot run here: no CAP_NET_ADMIN for NFQUEUE");
   EXPECT_FALSE(table_.Commit(1).ok()) << "a failed prepare left something to commit";
+}
+
+TEST_F(ChainTableTest, PacketFiltersFormTheirOwnChainAndKeepTheirCountsAcrossEpochs) {
+  const v1::FilterSpec acct = Spec("acct", "accounting", v1::LEVEL_PACKET);
+  const v1::FilterSpec ids = Spec("ids", "ids", v1::LEVEL_PACKET,
+                                  R"j({"rules":["alert tcp any any -> any any (content:\"x\"; sid:1;)"]})j");
+  v1::Prepare first = PrepareOf(1, {monitor_, acct, ids});
+  v1::Endpoint* endpoint = first.mutable_chains(0)->add_service_endpoints();
+  endpoint->set_host("10.0.0.1");
+  endpoint->set_port(80);
+  ASSERT_TRUE(table_.Prepare(first).ok());
+  ASSERT_TRUE(table_.Commit(1).ok());
+  std::shared_ptr<const ChainSet> current = table_.Current();
+  ASSERT_EQ(current->Find("orders")->entries().size(), 1u);
+  const auto& packet_chain = *current->packet_chains().at("orders");
+  ASSERT_EQ(packet_chain.entries().size(), 2u);
+  EXPECT_EQ(packet_chain.entries()[1].spec.middlepipe(), "ids");
+  EXPECT_TRUE(packet_chain.needs_payload());
+  ASSERT_EQ(packet_chain.endpoints().size(), 1u);
+  EXPECT_EQ(packet_chain.endpoints()[0].port(), 80u);
+  const std::string counted = [] {
+    v1::PacketStats stats;
+    stats.set_bytes_out(1234);
+    return stats.SerializeAsString();
+  }();
+  ASSERT_TRUE(packet_chain.Find("acct")->ImportState(counted).ok());
+
+  ASSERT_TRUE(table_.Prepare(PrepareOf(2, {acct})).ok());
+  ASSERT_TRUE(table_.Commit(2).ok());
+  v1::PacketStats totals;
+  ASSERT_TRUE(totals.ParseFromString(
+      table_.Current()->packet_chains().at("orders")->Find("acct")->ExportState()));
+  EXPECT_EQ(totals.bytes_out(), 1234u);
 }
 
 TEST_F(ChainTableTest, AbortDropsAndCommitOfUnpreparedEpochIsRefused) {

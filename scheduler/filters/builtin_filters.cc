@@ -1,7 +1,10 @@
 #include "scheduler/filters/builtin_filters.h"
 
+#include "scheduler/filters/accounting/accounting_filter.h"
 #include "scheduler/filters/circuit-breaker/breaker_filter.h"
 #include "scheduler/filters/fault-inject/fault_filter.h"
+#include "scheduler/filters/firewall/firewall_filter.h"
+#include "scheduler/filters/ids/ids_filter.h"
 #include "scheduler/filters/monitor/monitor_filter.h"
 #include "scheduler/filters/rate-limit/rate_filter.h"
 #include "scheduler/filters/traffic-split/split_filter.h"
@@ -14,6 +17,9 @@ void RegisterBuiltinFilters(FilterRegistry& registry) {
   registry.Register("monitor", monitor::MonitorFilter::Create);
   registry.Register("rate-limit", rate_limit::RateFilter::Create);
   registry.Register("traffic-split", traffic_split::SplitFilter::Create);
+  registry.RegisterPacket("accounting", accounting::AccountingFilter::Create);
+  registry.RegisterPacket("firewall", firewall::FirewallFilter::Create);
+  registry.RegisterPacket("ids", ids::IdsFilter::Create);
 }
 
 }  // namespace middlepipe::scheduler

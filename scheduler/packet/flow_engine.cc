@@ -1,60 +1,18 @@
 #include "scheduler/packet/flow_engine.h"
 
+#include "scheduler/packet/flow.h"
+
 #include <utility>
 #include <vector>
 
 namespace middlepipe::scheduler::packet {
 
-// One tracked connection.
-struct Flow {
-  struct Slot {
-    std::unique_ptr<FlowView::State> state;
-    bool reassemble[2] = {true, true};
-    bool monitor[2] = {true, true};
-  };
-  struct Half {
-    TcpState state = TcpState::kUnknown;
-    bool syn_seen = false;
-    uint32_t isn = 0;
-    bool fin_seen = false;
-    uint32_t fin_seq = 0;  // sequence number of the FIN itself
-    std::unique_ptr<StreamReassembler> stream;
-  };
-
-  uint64_t id = 0;
-  Endpoint ends[2];  // by Side
-  Half halves[2];
-  std::shared_ptr<const PacketChain> chain;
-  std::vector<Slot> slots;
-  bool ended = false;
-  bool drop_flow = false;
-  bool drop_packet = false;
-  int64_t last_seen_ms = 0;
-  std::list<Flow*>::iterator recency;
-};
-
 namespace {
-size_t Index(Side side) { return static_cast<size_t>(side); }
 uint64_t Pack(const Endpoint& endpoint) {
   return uint64_t{endpoint.address} << 16 | endpoint.port;
 }
 }  // namespace
 
-// FlowView: a filter's handle on a flow.
-const Endpoint& FlowView::client() const { return flow_->ends[0]; }
-const Endpoint& FlowView::server() const { return flow_->ends[1]; }
-TcpState FlowView::state(Side side) const { return flow_->halves[Index(side)].state; }
-uint64_t FlowView::stream_bytes(Side side) const {
-  const auto& stream = flow_->halves[Index(side)].stream;
-  return stream ? stream->next_offset() : 0;
-}
-uint64_t FlowView::id() const { return flow_->id; }
-FlowView::State* FlowView::state() const { return flow_->slots[slot_].state.get(); }
-void FlowView::set_state(std::unique_ptr<State> state) { flow_->slots[slot_].state = std::move(state); }
-void FlowView::StopReassembly(Side side) { flow_->slots[slot_].reassemble[Index(side)] = false; }
-void FlowView::StopMonitoring(Side side) { flow_->slots[slot_].monitor[Index(side)] = false; }
-void FlowView::DropPacket() { flow_->drop_packet = true; }
-void FlowView::DropFlow() { flow_->drop_flow = true; }
 
 // Turns one side's reassembled bytes into kData / kRetransmit events.
 class FlowEngine::SideListener : public StreamListener {

@@ -38,8 +38,9 @@ bool EventDefinitions::Needs(EventId base) const {
   return false;
 }
 
-PacketChain::PacketChain(std::string service, std::vector<Entry> entries)
-    : service_(std::move(service)), entries_(std::move(entries)) {
+PacketChain::PacketChain(std::string service, std::vector<Entry> entries,
+                         std::vector<v1::Endpoint> endpoints)
+    : service_(std::move(service)), entries_(std::move(entries)), endpoints_(std::move(endpoints)) {
   for (Entry& entry : entries_) {
     entry.filter->DefineEvents(entry.events);
     for (EventId id = 0; id < event::kFirstUserEvent; ++id) {

@@ -23,9 +23,12 @@ class PacketChain {
   };
 
   // `entries` need only spec and filter; the chain asks each filter for its events.
-  PacketChain(std::string service, std::vector<Entry> entries);
+  // `endpoints`: where the service is reached (the traffic the chain sees).
+  PacketChain(std::string service, std::vector<Entry> entries,
+              std::vector<v1::Endpoint> endpoints = {});
 
   const std::string& service() const { return service_; }
+  const std::vector<v1::Endpoint>& endpoints() const { return endpoints_; }
   const std::vector<Entry>& entries() const { return entries_; }
   PacketFilter* Find(const std::string& middlepipe) const;
   // Whether any filter reads payload bytes (else the queue copies headers only).
@@ -36,6 +39,7 @@ class PacketChain {
  private:
   const std::string service_;
   std::vector<Entry> entries_;
+  const std::vector<v1::Endpoint> endpoints_;
   bool needs_payload_ = false;
   bool fail_closed_ = false;
 };
