@@ -1,7 +1,8 @@
 // mp-agent: one per app container. Registers with the controller, receives chains by
 // two-phase commit into the scheduler's chain table, serves them to the app's client
 // hooks on the hook socket, and reports to the user's aggregator (applying its
-// decisions). Not yet here: the packet path and the shared-memory fast path.
+// decisions), publishes the fast-path segment, and runs the packet-level filters on an
+// NFQUEUE of its container's network namespace.
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -26,6 +27,7 @@
 #include "filter-agent/control_client.h"
 #include "filter-agent/fast_path_publisher.h"
 #include "filter-agent/hook_server.h"
+#include "filter-agent/packet_path.h"
 #include "filter-agent/reporter.h"
 #include "scheduler/chain_table.h"
 #include "scheduler/filters/builtin_filters.h"
@@ -48,6 +50,7 @@ struct Options {
   std::string address;
   uint32_t port = 0;
   uint32_t report_interval_ms = 250;
+  uint32_t packet_queue = 4242;
 };
 
 // The hook socket: --socket, else $MP_AGENT_SOCKET, else the documented default.
@@ -122,7 +125,14 @@ int Run(const Options& options) {
     segment = fastpath::Segment::Create(shm, fastpath::Segment::Sizes(), static_cast<uid_t>(options.app_uid),
                                         &shm_error);
   }
-  scheduler::ChainTable chains(&registry, scheduler::SteadyClockMillis());
+  // The packet path needs NFQUEUE in a namespace of the container's own; without it the
+  // agent still runs every request-level middlepipe and refuses packet-level ones, saying why.
+  PacketPathOptions packet_options;
+  packet_options.queue = static_cast<uint16_t>(options.packet_queue);
+  absl::StatusOr<std::unique_ptr<PacketPath>> opened = PacketPath::Open(packet_options, &logger);
+  std::unique_ptr<PacketPath> packets = opened.ok() ? *std::move(opened) : nullptr;
+  scheduler::ChainTable chains(&registry, scheduler::SteadyClockMillis(),
+                               opened.ok() ? absl::OkStatus() : opened.status());
 
   const std::string address = options.address.empty() ? DetectAddress() : options.address;
   logger.Info("version ", kVersion, " app ", options.app, " instance ", options.instance,
@@ -131,6 +141,13 @@ int Run(const Options& options) {
   if (segment == nullptr) {
     // Apps still get every middlepipe, over the socket: slower, not wrong.
     logger.Warning("fast path off: ", shm_error, "; every call asks over the hook socket");
+  }
+  if (packets != nullptr) {
+    logger.Info("packet path: NFQUEUE ", options.packet_queue);
+    packets->Start();
+  } else {
+    logger.Info("packet path off: ", opened.status().message(),
+                "; packet-level middlepipes are refused");
   }
   HookServer hooks(&chains, &logger, kVersion);
   if (absl::Status served = hooks.Start(socket); !served.ok()) {
@@ -153,6 +170,7 @@ int Run(const Options& options) {
   control.registration.set_address(address);
   control.registration.set_port(options.port);
   control.registration.set_agent_version(kVersion);
+  control.registration.set_packet_capable(packets != nullptr);
   control.aggregator_connected = [&reporter_made] {
     const Reporter* reporter = reporter_made.load();
     return reporter != nullptr && reporter->connected();
@@ -160,8 +178,14 @@ int Run(const Options& options) {
   control.requests_handled = [&hooks, &fast_path] {
     return hooks.requests_handled() + (fast_path ? fast_path->observations() : 0);
   };
-  control.committed = [&fast_path](uint64_t) {
+  control.committed = [&fast_path, &packets, &chains, &logger](uint64_t epoch) {
     if (fast_path) fast_path->RunRound();
+    if (packets == nullptr) return;
+    if (std::shared_ptr<const scheduler::ChainSet> current = chains.Current()) {
+      if (absl::Status applied = packets->Apply(*current); !applied.ok()) {
+        logger.Warning("packet path at epoch ", epoch, ": ", applied.message());
+      }
+    }
   };
   ControlClient client(control, &chains, &logger);
   client.Start();
@@ -180,10 +204,12 @@ int Run(const Options& options) {
   // batch carries it to the aggregator (a scale-down's state merge).
   hooks.Stop();
   if (fast_path) fast_path->Stop();
+  if (packets != nullptr) packets->Stop();  // its flows end: their connections get reported
   reporter.Stop();
   client.Stop();  // before the reporter goes: its heartbeats ask the reporter
   logger.Info("stopped after ", hooks.requests_handled(), " hooked requests and ",
-              fast_path ? fast_path->Summary() : "no fast path");
+              fast_path ? fast_path->Summary() : "no fast path", "; packet path: ",
+              packets != nullptr ? packets->Summary() : "off");
   return 0;
 }
 
@@ -217,6 +243,11 @@ int main(int argc, char** argv) {
   app.add_option("--report-interval-ms", options.report_interval_ms,
                  "How often filters' observations go to the aggregator")
       ->check(CLI::Range(10u, 600000u))
+      ->capture_default_str();
+  app.add_option("--packet-queue", options.packet_queue,
+                 "NFQUEUE number for packet-level middlepipes (in the container's network "
+                 "namespace)")
+      ->check(CLI::Range(0u, 65535u))
       ->capture_default_str();
   middlepipe::AddVersionCommand(app, std::cout);
   if (auto exit_code = middlepipe::ParseCommandLine(app, argc, argv, std::cout, std::cerr)) {
