@@ -1,5 +1,6 @@
 #include "filter-agent/netfilter_rules.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,11 +29,29 @@ absl::StatusOr<bool> InHostNetworkNamespace() {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot read /proc/self/ns/net: ", std::strerror(errno)));
   }
-  if (stat("/proc/1/ns/net", &host) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot read /proc/1/ns/net: ", std::strerror(errno)));
+  if (stat("/proc/1/ns/net", &host) == 0) {
+    return own.st_ino == host.st_ino && own.st_dev == host.st_dev;
   }
-  return own.st_ino == host.st_ino && own.st_dev == host.st_dev;
+  const std::string unreadable = std::strerror(errno);
+  // PID 1 may be hidden (a sandbox, a protected init): a namespace made by `ip netns add`,
+  // as the local platform's containers are, is certainly not the host's.
+  if (DIR* named = opendir("/run/netns"); named != nullptr) {
+    bool found = false;
+    while (const dirent* entry = readdir(named)) {
+      struct stat candidate {};
+      const std::string path = absl::StrCat("/run/netns/", entry->d_name);
+      if (entry->d_name[0] != '.' && stat(path.c_str(), &candidate) == 0 &&
+          candidate.st_ino == own.st_ino && candidate.st_dev == own.st_dev) {
+        found = true;
+        break;
+      }
+    }
+    closedir(named);
+    if (found) return false;
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cannot tell whether this is the host's network namespace (/proc/1/ns/net: ", unreadable,
+      "; and it is not a named one in /run/netns)"));
 }
 
 NetfilterRules::NetfilterRules(uint16_t queue)
