@@ -38,6 +38,26 @@ void PrintLiveState(const v1::MiddlepipeState& live, std::ostream& out) {
     out << "     last " << live.window_ms() / 1000.0
         << " s by kind: " << absl::StrJoin(counters, ", ") << "\n";
   }
+  if (live.has_packets()) {
+    const v1::PacketStats& packets = live.packets();
+    out << "     packets: out " << packets.packets_out() << " (" << packets.bytes_out()
+        << " bytes), in " << packets.packets_in() << " (" << packets.bytes_in() << " bytes), "
+        << packets.retransmissions() << " retransmissions (" << packets.inconsistent_retransmissions()
+        << " inconsistent), " << packets.connections_started() << " connections, "
+        << packets.dropped() << " dropped\n";
+  }
+  // The latest few; --json has them all.
+  for (int i = 0; i < std::min(live.recent_alerts_size(), 5); ++i) {
+    const v1::Alert& alert = live.recent_alerts(i);
+    out << "     alert sid " << alert.sid() << " \"" << alert.message() << "\" " << alert.source()
+        << " -> " << alert.destination() << " (" << alert.action() << ")\n";
+  }
+  for (int i = 0; i < std::min(live.recent_connections_size(), 5); ++i) {
+    const v1::ConnectionStats& connection = live.recent_connections(i);
+    out << "     connection " << connection.client() << " -> " << connection.server() << ": out "
+        << connection.bytes_out() << ", in " << connection.bytes_in() << " bytes, "
+        << connection.retransmitted_bytes() << " retransmitted, ended " << connection.end() << "\n";
+  }
 }
 
 using Stub = v1::Controller::Stub;
