@@ -78,10 +78,10 @@ void PatternMatcher::Build() {
       }
     }
   }
-  has_output_.resize(outputs_.size());
-  for (size_t state = 0; state < outputs_.size(); ++state) {
-    has_output_[state] = outputs_[state].empty() ? 0 : 1;
+  for (uint32_t& to : next_) {
+    if (!outputs_[to].empty()) to |= kHasOutput;
   }
+  for (int c = 0; c < 256; ++c) leaves_root_[c] = (next_[class_of_[c]] & kStateMask) != 0;
 }
 
 bool PatternMatcher::Verify(const std::string& tail, absl::string_view bytes, size_t end,
