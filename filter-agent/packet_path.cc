@@ -141,6 +141,8 @@ void PacketPath::Start() {
 }
 
 absl::Status PacketPath::Apply(const scheduler::ChainSet& chains) {
+  std::lock_guard<std::mutex> control(control_mu_);
+  if (stopped_) return absl::FailedPreconditionError("the packet path is stopped");
   auto routes = std::make_shared<Routes>();
   std::vector<QueuedEndpoint> queued;
   absl::Status first = absl::OkStatus();
@@ -272,6 +274,7 @@ void PacketPath::SendVerdict(uint32_t id, int verdict, bool batch) {
 }
 
 void PacketPath::Stop() {
+  std::lock_guard<std::mutex> control(control_mu_);
   if (stopped_) return;
   stopped_ = true;
   if (absl::Status cleared = rules_.Clear(); !cleared.ok()) {

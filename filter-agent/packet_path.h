@@ -87,6 +87,9 @@ class PacketPath : public scheduler::packet::ChainResolver {
 
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  // Apply (the control thread, on commit) and Stop (shutdown) never overlap, and nothing
+  // is installed after Stop.
+  std::mutex control_mu_;
   bool stopped_ = false;
   std::atomic<uint64_t> packets_{0};
   std::atomic<uint64_t> dropped_{0};

@@ -122,12 +122,12 @@ TEST_F(AgentTest, RunsCommittedChainsAndRefusesWhatItCannotBuild) {
   ASSERT_TRUE(CreateAndBind("monitor", "watch", "{}").ok());
   EXPECT_EQ(last_rollout_.instances_applied(), 2u);
 
-  // A kind this agent cannot run (the packet path is not in it yet): the change fails
-  // and names the instance.
+  // A kind this agent cannot run (packet-level, and the test's agents run outside a
+  // container's own network namespace): the change fails and names the instance.
   absl::Status refused = CreateAndBind("accounting", "acct", "{}");
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.message().find("instance web/0 cannot build epoch 3: acct: packet-level "
-                                   "filters (accounting) are not supported by this agent yet"),
+                                   "filters (accounting) cannot run here"),
             absl::string_view::npos)
       << refused.message();
   EXPECT_TRUE(first.WaitForStderrLine(
@@ -175,6 +175,28 @@ TEST_F(AgentTest, RunsWithoutTheFastPathWhenItCannotMakeTheSegment) {
   agent.Signal(SIGTERM);
   EXPECT_EQ(agent.WaitForExit(seconds(20)), 0) << agent.Stderr();
   EXPECT_NE(agent.Stderr().find("no fast path"), std::string::npos) << agent.Stderr();
+}
+
+// An agent that cannot run packet filters (here: it runs outside a container's own network
+// namespace, where it must never install rules) says so at start, and a packet-level bind
+// is refused with that reason instead of being accepted and silently doing nothing.
+TEST_F(AgentTest, RefusesPacketMiddlepipesWhereItCannotQueuePacketsAndSaysWhy) {
+  ChildProcess agent = StartAgent(0);
+  ASSERT_TRUE(WaitReady(1, 0)) << agent.Stderr();
+  EXPECT_TRUE(agent.WaitForStderrLine("packet path off", seconds(5))) << agent.Stderr();
+  v1::RegisterServiceRequest service;
+  service.set_name("orders");
+  service.add_endpoints()->set_host("198.18.1.1");
+  service.mutable_endpoints(0)->set_port(8080);
+  ASSERT_TRUE(Client().Call(&Stub::RegisterService, service).ok());
+  absl::Status bound = CreateAndBind("accounting", "meter", "{}");
+  EXPECT_FALSE(bound.ok());
+  EXPECT_NE(bound.message().find("meter: packet-level filters (accounting) cannot run here"),
+            absl::string_view::npos)
+      << bound;
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.WaitForExit(seconds(20)), 0) << agent.Stderr();
+  EXPECT_NE(agent.Stderr().find("packet path: off"), std::string::npos) << agent.Stderr();
 }
 
 }  // namespace
