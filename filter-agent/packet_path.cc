@@ -85,11 +85,9 @@ absl::StatusOr<std::unique_ptr<PacketPath>> PacketPath::Open(PacketPathOptions o
   char buffer[MNL_SOCKET_BUFFER_SIZE];
   nlmsghdr* bind = nfq_nlmsg_put(buffer, NFQNL_MSG_CONFIG, options.queue);
   nfq_nlmsg_cfg_put_cmd(bind, AF_INET, NFQNL_CFG_CMD_BIND);
-  bind->nlmsg_flags |= NLM_F_ACK;
-  if (mnl_socket_sendto(socket, bind, bind->nlmsg_len) < 0) return Errno("NFQUEUE bind");
-  const ssize_t got = mnl_socket_recvfrom(socket, buffer, sizeof(buffer));
-  if (got < 0 || mnl_cb_run(buffer, static_cast<size_t>(got), 0, path->port_id_, nullptr, nullptr) < 0) {
-    return Errno(absl::StrCat("binding NFQUEUE ", options.queue));
+  if (absl::Status bound = path->Send(bind, true, absl::StrCat("binding NFQUEUE ", options.queue));
+      !bound.ok()) {
+    return bound;
   }
   if (absl::Status configured = path->Configure(false, true, true); !configured.ok()) {
     return configured;
@@ -126,12 +124,17 @@ absl::Status PacketPath::Configure(bool needs_payload, bool fail_open, bool want
   const uint32_t flags = NFQA_CFG_F_GSO | (fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
   mnl_attr_put_u32(message, NFQA_CFG_FLAGS, htonl(flags));
   mnl_attr_put_u32(message, NFQA_CFG_MASK, htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN));
+  return Send(message, want_ack, "NFQUEUE config");
+}
+
+absl::Status PacketPath::Send(nlmsghdr* message, bool want_ack, absl::string_view what) {
   if (want_ack) message->nlmsg_flags |= NLM_F_ACK;
-  if (mnl_socket_sendto(socket_, message, message->nlmsg_len) < 0) return Errno("NFQUEUE config");
+  if (mnl_socket_sendto(socket_, message, message->nlmsg_len) < 0) return Errno(what);
   if (!want_ack) return absl::OkStatus();
+  char buffer[MNL_SOCKET_BUFFER_SIZE];
   const ssize_t got = mnl_socket_recvfrom(socket_, buffer, sizeof(buffer));
   if (got < 0 || mnl_cb_run(buffer, static_cast<size_t>(got), 0, port_id_, nullptr, nullptr) < 0) {
-    return Errno("NFQUEUE config");
+    return Errno(what);
   }
   return absl::OkStatus();
 }
@@ -270,7 +273,12 @@ void PacketPath::SendVerdict(uint32_t id, int verdict, bool batch) {
   nlmsghdr* message =
       nfq_nlmsg_put(buffer, batch ? NFQNL_MSG_VERDICT_BATCH : NFQNL_MSG_VERDICT, options_.queue);
   nfq_nlmsg_verdict_put(message, static_cast<int>(id), verdict);
-  mnl_socket_sendto(socket_, message, message->nlmsg_len);
+  if (mnl_socket_sendto(socket_, message, message->nlmsg_len) >= 0) return;
+  // The packets stay queued (the kernel lets later ones pass once the queue is full, when
+  // fail-open): counted, and said the first time.
+  if (verdicts_lost_.fetch_add(1) == 0) {
+    logger_->Warning("packet path: a verdict could not be sent: ", std::strerror(errno));
+  }
 }
 
 void PacketPath::Stop() {
@@ -293,7 +301,10 @@ void PacketPath::Stop() {
 
 std::string PacketPath::Summary() const {
   return absl::StrCat(packets_.load(), " packets, ", dropped_.load(), " dropped, ",
-                      unparsable_.load(), " unparsable, ", flows_.load(), " flows");
+                      unparsable_.load(), " unparsable, ", flows_.load(), " flows",
+                      verdicts_lost_.load() == 0
+                          ? ""
+                          : absl::StrCat(", ", verdicts_lost_.load(), " verdicts not sent"));
 }
 
 }  // namespace middlepipe::agent

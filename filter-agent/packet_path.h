@@ -51,7 +51,7 @@ class PacketPath : public scheduler::packet::ChainResolver {
   // Removes the rules, ends every flow (its filters see conn_end) and unbinds the queue.
   void Stop();
 
-  // "N packets, D dropped, U unparsable, F flows"
+  // "N packets, D dropped, U unparsable, F flows[, V verdicts not sent]"
   std::string Summary() const;
   uint64_t packets() const { return packets_.load(); }
 
@@ -69,6 +69,9 @@ class PacketPath : public scheduler::packet::ChainResolver {
   void Run();
   void Handle(const nlmsghdr* message);
   absl::Status Configure(bool needs_payload, bool fail_open, bool want_ack);
+  // Sends a request to the queue; with `want_ack`, waits for the kernel's answer (errors
+  // name `what`, e.g. EPERM without CAP_NET_ADMIN).
+  absl::Status Send(nlmsghdr* message, bool want_ack, absl::string_view what);
   void SendVerdict(uint32_t id, int verdict, bool batch);
 
   const PacketPathOptions options_;
@@ -95,6 +98,7 @@ class PacketPath : public scheduler::packet::ChainResolver {
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> unparsable_{0};
   std::atomic<uint64_t> flows_{0};
+  std::atomic<uint64_t> verdicts_lost_{0};
 };
 
 }  // namespace middlepipe::agent

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_cat.h"
+#include "absl/status/statusor.h"
 #include "scheduler/packet/packet_filter.h"
 #include "scheduler/packet/packet_report.h"
 
@@ -20,15 +20,15 @@ class ReportingPacketFilter : public PacketFilter {
   // The totals as a serialized v1.PacketStats.
   std::string ExportState() const override { return report_->Totals().SerializeAsString(); }
   absl::Status ImportState(absl::string_view state) override {
-    v1::PacketStats totals;
-    if (!totals.ParseFromString(std::string(state))) return Unreadable();
-    report_->ReplaceTotals(totals);
+    absl::StatusOr<v1::PacketStats> totals = ParseTotals(state);
+    if (!totals.ok()) return totals.status();
+    report_->ReplaceTotals(*totals);
     return absl::OkStatus();
   }
   absl::Status MergeState(absl::string_view state) override {
-    v1::PacketStats totals;
-    if (!totals.ParseFromString(std::string(state))) return Unreadable();
-    report_->MergeTotals(totals);
+    absl::StatusOr<v1::PacketStats> totals = ParseTotals(state);
+    if (!totals.ok()) return totals.status();
+    report_->MergeTotals(*totals);
     return absl::OkStatus();
   }
   void TakeReport(v1::Report& report) override { report_->Take(report); }
@@ -37,8 +37,12 @@ class ReportingPacketFilter : public PacketFilter {
   PacketReport& report() { return *report_; }
 
  private:
-  static absl::Status Unreadable() {
-    return absl::InvalidArgumentError("state is not a serialized PacketStats");
+  static absl::StatusOr<v1::PacketStats> ParseTotals(absl::string_view state) {
+    v1::PacketStats totals;
+    if (!totals.ParseFromString(std::string(state))) {
+      return absl::InvalidArgumentError("state is not a serialized PacketStats");
+    }
+    return totals;
   }
 
   std::shared_ptr<PacketReport> report_ = std::make_shared<PacketReport>();

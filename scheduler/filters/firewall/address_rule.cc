@@ -1,8 +1,7 @@
 #include "scheduler/filters/firewall/address_rule.h"
 
-#include <arpa/inet.h>
-
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 
 namespace middlepipe::scheduler::firewall {
 
@@ -19,21 +18,34 @@ absl::StatusOr<AddressRule> ParseAddressRule(const std::string& entry) {
     address = entry.substr(0, colon);
   }
   if (address == "*") return rule;
-  int prefix = 32;
-  const size_t slash = address.find('/');
-  if (slash != std::string::npos) {
-    if (!absl::SimpleAtoi(address.substr(slash + 1), &prefix) || prefix < 0 || prefix > 32) {
-      return absl::InvalidArgumentError("prefix length must be 0-32");
-    }
-    address = address.substr(0, slash);
+  absl::StatusOr<packet::Ipv4Network> network = packet::ParseIpv4Network(address);
+  if (!network.ok()) {
+    return absl::InvalidArgumentError(absl::IsOutOfRange(network.status())
+                                          ? network.status().message()
+                                          : "expected IPv4ADDRESS[/PREFIX][:PORT] or *:PORT");
   }
-  in_addr parsed{};
-  if (inet_pton(AF_INET, address.c_str(), &parsed) != 1) {
-    return absl::InvalidArgumentError("expected IPv4ADDRESS[/PREFIX][:PORT] or *:PORT");
-  }
-  rule.mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
-  rule.network = ntohl(parsed.s_addr) & rule.mask;
+  rule.addresses = *network;
   return rule;
+}
+
+absl::StatusOr<std::vector<AddressRule>> ParseAddressList(const nlohmann::json& config,
+                                                          const char* list) {
+  std::vector<AddressRule> rules;
+  if (!config.contains(list)) return rules;
+  const nlohmann::json& entries = config[list];
+  if (!entries.is_array()) return absl::InvalidArgumentError(absl::StrCat("field ", list, ": not a list"));
+  for (size_t i = 0; i < entries.size(); ++i) {
+    absl::StatusOr<AddressRule> rule = entries[i].is_string()
+                                           ? ParseAddressRule(entries[i].get<std::string>())
+                                           : absl::InvalidArgumentError("not a string");
+    if (!rule.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("field ", list, "[", i, "]: ",
+                                                     entries[i].dump(), ": ",
+                                                     rule.status().message()));
+    }
+    rules.push_back(*rule);
+  }
+  return rules;
 }
 
 }  // namespace middlepipe::scheduler::firewall

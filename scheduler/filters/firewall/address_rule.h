@@ -5,23 +5,32 @@
 #include <cstdint>
 #include <string>
 
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
 #include "absl/status/statusor.h"
 #include "scheduler/packet/packet.h"
 
 namespace middlepipe::scheduler::firewall {
 
 struct AddressRule {
-  uint32_t network = 0;  // host order, already masked
-  uint32_t mask = 0;     // 0: any address
-  uint16_t port = 0;     // 0: any port
+  packet::Ipv4Network addresses;  // "*": every address
+  uint16_t port = 0;              // 0: any port
 
   bool Matches(const packet::Endpoint& endpoint) const {
-    return (endpoint.address & mask) == network && (port == 0 || endpoint.port == port);
+    return addresses.Contains(endpoint.address) && (port == 0 || endpoint.port == port);
   }
 };
 
 // Errors say what is wrong: "port must be 1-65535", "prefix length must be 0-32",
 // "expected IPv4ADDRESS[/PREFIX][:PORT] or *:PORT".
 absl::StatusOr<AddressRule> ParseAddressRule(const std::string& entry);
+
+// The entries of config[list] ("allow" or "deny"; absent: none), for the kind's check and
+// the filter alike. Errors name the entry: `field deny[0]: "10.0.0.0/40": prefix length
+// must be 0-32`.
+absl::StatusOr<std::vector<AddressRule>> ParseAddressList(const nlohmann::json& config,
+                                                          const char* list);
 
 }  // namespace middlepipe::scheduler::firewall

@@ -2,28 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/str_cat.h"
 
 namespace middlepipe::scheduler::firewall {
 namespace {
 
 namespace event = packet::event;
-
-absl::StatusOr<std::vector<AddressRule>> ParseList(const nlohmann::json& config, const char* name) {
-  std::vector<AddressRule> rules;
-  if (!config.contains(name)) return rules;
-  if (!config[name].is_array()) return absl::InvalidArgumentError(absl::StrCat(name, ": not a list"));
-  for (const auto& entry : config[name]) {
-    if (!entry.is_string()) return absl::InvalidArgumentError(absl::StrCat(name, ": not a string"));
-    absl::StatusOr<AddressRule> rule = ParseAddressRule(entry.get<std::string>());
-    if (!rule.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": ", entry.dump(), ": ",
-                                                     rule.status().message()));
-    }
-    rules.push_back(*rule);
-  }
-  return rules;
-}
 
 // Marks a denied flow so its later packets are counted as dropped.
 struct Denied : packet::FlowView::State {};
@@ -34,9 +17,9 @@ absl::StatusOr<std::unique_ptr<packet::PacketFilter>> FirewallFilter::Create(
     const FilterSpecContext& context) {
   nlohmann::json config = nlohmann::json::parse(context.spec.config_json(), nullptr, false);
   if (!config.is_object()) return absl::InvalidArgumentError("config: not a JSON object");
-  absl::StatusOr<std::vector<AddressRule>> allow = ParseList(config, "allow");
+  absl::StatusOr<std::vector<AddressRule>> allow = ParseAddressList(config, "allow");
   if (!allow.ok()) return allow.status();
-  absl::StatusOr<std::vector<AddressRule>> deny = ParseList(config, "deny");
+  absl::StatusOr<std::vector<AddressRule>> deny = ParseAddressList(config, "deny");
   if (!deny.ok()) return deny.status();
   return std::make_unique<FirewallFilter>(*std::move(allow), *std::move(deny),
                                           config.value("fail_closed", false));

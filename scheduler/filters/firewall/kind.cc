@@ -2,7 +2,6 @@
 
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "scheduler/filters/firewall/address_rule.h"
 
 namespace middlepipe::scheduler::firewall {
@@ -29,14 +28,8 @@ KindDescriptor Kind() {
   })json";
   kind.check = [](const nlohmann::json& config) -> absl::Status {
     for (const char* list : {"allow", "deny"}) {
-      const auto& entries = config[list];
-      for (size_t i = 0; i < entries.size(); ++i) {
-        absl::StatusOr<AddressRule> entry = ParseAddressRule(entries[i].get<std::string>());
-        if (!entry.ok()) {
-          return absl::InvalidArgumentError(absl::StrCat("field ", list, "[", i, "]: ",
-                                                         entries[i].dump(), ": ",
-                                                         entry.status().message()));
-        }
+      if (absl::StatusOr<std::vector<AddressRule>> rules = ParseAddressList(config, list); !rules.ok()) {
+        return rules.status();
       }
     }
     return absl::OkStatus();

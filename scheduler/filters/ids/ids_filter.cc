@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/str_cat.h"
 #include "common/logger.h"
 
 namespace middlepipe::scheduler::ids {
@@ -27,20 +26,12 @@ struct IdsFilter::FlowRules : packet::FlowView::State {
 absl::StatusOr<std::unique_ptr<packet::PacketFilter>> IdsFilter::Create(
     const FilterSpecContext& context) {
   nlohmann::json config = nlohmann::json::parse(context.spec.config_json(), nullptr, false);
-  if (!config.is_object() || !config.contains("rules") || !config["rules"].is_array()) {
+  if (!config.is_object() || !config.contains("rules")) {
     return absl::InvalidArgumentError("config: rules must be a list");
   }
-  std::vector<Rule> rules;
-  for (size_t i = 0; i < config["rules"].size(); ++i) {
-    const auto& text = config["rules"][i];
-    if (!text.is_string()) return absl::InvalidArgumentError(absl::StrCat("rules[", i, "]: not a string"));
-    absl::StatusOr<Rule> rule = ParseRule(text.get<std::string>());
-    if (!rule.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("rules[", i, "]: ", rule.status().message()));
-    }
-    rules.push_back(*std::move(rule));
-  }
-  return std::make_unique<IdsFilter>(std::move(rules), config.value("mode", "detect") == "prevent",
+  absl::StatusOr<std::vector<Rule>> rules = ParseRules(config["rules"]);
+  if (!rules.ok()) return rules.status();
+  return std::make_unique<IdsFilter>(*std::move(rules), config.value("mode", "detect") == "prevent",
                                      config.value("fail_closed", false));
 }
 

@@ -28,14 +28,8 @@ KindDescriptor Kind() {
     }
   })json";
   kind.check = [](const nlohmann::json& config) -> absl::Status {
-    const auto& rules = config["rules"];
-    for (size_t i = 0; i < rules.size(); ++i) {
-      absl::StatusOr<Rule> rule = ParseRule(rules[i].get<std::string>());
-      if (!rule.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("field rules[", i, "]: ", rule.status().message()));
-      }
-    }
+    absl::StatusOr<std::vector<Rule>> rules = ParseRules(config["rules"]);
+    if (!rules.ok()) return absl::InvalidArgumentError(absl::StrCat("field ", rules.status().message()));
     return absl::OkStatus();
   };
   return kind;

@@ -1,7 +1,5 @@
 #include "scheduler/filters/ids/rule.h"
 
-#include <arpa/inet.h>
-
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -25,21 +23,13 @@ absl::Status ParseAddress(absl::string_view text, absl::string_view part, Addres
   if (absl::StartsWith(text, "!") || absl::StartsWith(text, "[")) {
     return Bad(part, absl::StrCat("negations and lists (", text, ") are not supported"));
   }
-  int prefix = 32;
-  std::string address(text);
-  const size_t slash = address.find('/');
-  if (slash != std::string::npos) {
-    if (!absl::SimpleAtoi(address.substr(slash + 1), &prefix) || prefix < 0 || prefix > 32) {
-      return Bad(part, absl::StrCat("prefix length of ", text, " must be 0-32"));
-    }
-    address.resize(slash);
+  absl::StatusOr<packet::Ipv4Network> network = packet::ParseIpv4Network(text);
+  if (!network.ok()) {
+    return Bad(part, absl::IsOutOfRange(network.status())
+                         ? absl::StrCat("prefix length of ", text, " must be 0-32")
+                         : absl::StrCat(text, " is not any, an IPv4 address or A.B.C.D/PREFIX"));
   }
-  in_addr parsed{};
-  if (inet_pton(AF_INET, address.c_str(), &parsed) != 1) {
-    return Bad(part, absl::StrCat(text, " is not any, an IPv4 address or A.B.C.D/PREFIX"));
-  }
-  match.mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
-  match.network = ntohl(parsed.s_addr) & match.mask;
+  match.addresses = *network;
   return absl::OkStatus();
 }
 
@@ -217,6 +207,20 @@ absl::StatusOr<Rule> ParseRule(const std::string& text) {
   if (rule.contents.empty()) return absl::InvalidArgumentError("needs at least one content");
   if (!has_sid) return absl::InvalidArgumentError("missing sid");
   return rule;
+}
+
+absl::StatusOr<std::vector<Rule>> ParseRules(const nlohmann::json& rules) {
+  if (!rules.is_array()) return absl::InvalidArgumentError("rules: not a list");
+  std::vector<Rule> parsed;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    absl::StatusOr<Rule> rule = rules[i].is_string() ? ParseRule(rules[i].get<std::string>())
+                                                     : absl::InvalidArgumentError("not a string");
+    if (!rule.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("rules[", i, "]: ", rule.status().message()));
+    }
+    parsed.push_back(*std::move(rule));
+  }
+  return parsed;
 }
 
 }  // namespace middlepipe::scheduler::ids

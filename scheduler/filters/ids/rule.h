@@ -18,19 +18,20 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/status/statusor.h"
 #include "scheduler/packet/packet.h"
 
 namespace middlepipe::scheduler::ids {
 
 struct AddressMatch {
-  uint32_t network = 0;
-  uint32_t mask = 0;  // 0: any
+  packet::Ipv4Network addresses;  // "any": every address
   uint16_t low_port = 0;
   uint16_t high_port = 65535;
 
   bool Matches(const packet::Endpoint& endpoint) const {
-    return (endpoint.address & mask) == network && endpoint.port >= low_port &&
+    return addresses.Contains(endpoint.address) && endpoint.port >= low_port &&
            endpoint.port <= high_port;
   }
 };
@@ -58,5 +59,9 @@ struct Rule {
 };
 
 absl::StatusOr<Rule> ParseRule(const std::string& text);
+
+// Every rule of a config's "rules" list, for the kind's check and the filter alike; the
+// error names the first bad one: "rules[1]: missing sid".
+absl::StatusOr<std::vector<Rule>> ParseRules(const nlohmann::json& rules);
 
 }  // namespace middlepipe::scheduler::ids
