@@ -27,6 +27,15 @@ Observation* Ring(void* base, const Geometry& geometry) {
   return reinterpret_cast<Observation*>(static_cast<char*>(base) + geometry.ring_offset);
 }
 
+// A ring cell's Vyukov sequence, stored relative to the cell's index (segment_layout.h).
+uint64_t LoadSequence(const Observation& cell, uint64_t index) {
+  return cell.relative_sequence.load(std::memory_order_acquire) + index;
+}
+
+void StoreSequence(Observation& cell, uint64_t index, uint64_t sequence) {
+  cell.relative_sequence.store(sequence - index, std::memory_order_release);
+}
+
 }  // namespace
 
 int64_t MonotonicMicros() {
@@ -89,10 +98,6 @@ std::unique_ptr<Segment> Segment::Create(const std::string& path, const Sizes& s
   header->ring_offset = geometry.ring_offset;
   header->agent_pid.store(static_cast<uint64_t>(getpid()), std::memory_order_relaxed);
   header->heartbeat_ms.store(static_cast<uint64_t>(MonotonicMicros() / 1000), std::memory_order_relaxed);
-  Observation* ring = Ring(base, geometry);
-  for (uint32_t i = 0; i < geometry.ring_capacity; ++i) {
-    ring[i].sequence.store(i, std::memory_order_relaxed);
-  }
   if (rename(temporary.c_str(), path.c_str()) != 0) {
     *error = Errno("cannot publish", path);
     munmap(base, geometry.size);
@@ -225,14 +230,15 @@ bool Segment::Append(const ObservationData& data) {
   const uint64_t mask = geometry_.ring_capacity - 1;
   uint64_t position = header_->ring_enqueue.load(std::memory_order_relaxed);
   for (int attempt = 0; attempt < kAppendAttempts; ++attempt) {
-    Observation& cell = ring[position & mask];
-    const uint64_t sequence = cell.sequence.load(std::memory_order_acquire);
+    const uint64_t index = position & mask;
+    Observation& cell = ring[index];
+    const uint64_t sequence = LoadSequence(cell, index);
     const auto difference = static_cast<int64_t>(sequence - position);
     if (difference == 0) {
       if (header_->ring_enqueue.compare_exchange_weak(position, position + 1,
                                                       std::memory_order_relaxed)) {
         cell.data = data;
-        cell.sequence.store(position + 1, std::memory_order_release);
+        StoreSequence(cell, index, position + 1);
         return true;
       }
     } else if (difference < 0) {
@@ -251,11 +257,11 @@ size_t Segment::Drain(const std::function<void(const ObservationData&)>& take,
   const uint64_t mask = geometry_.ring_capacity - 1;
   size_t taken = 0;
   while (true) {
-    Observation& cell = ring[dequeue_ & mask];
-    const uint64_t sequence = cell.sequence.load(std::memory_order_acquire);
-    if (sequence == dequeue_ + 1) {
+    const uint64_t index = dequeue_ & mask;
+    Observation& cell = ring[index];
+    if (LoadSequence(cell, index) == dequeue_ + 1) {
       const ObservationData data = cell.data;
-      cell.sequence.store(dequeue_ + geometry_.ring_capacity, std::memory_order_release);
+      StoreSequence(cell, index, dequeue_ + geometry_.ring_capacity);
       ++dequeue_;
       stalled_since_us_ = -1;
       take(data);
@@ -268,7 +274,7 @@ size_t Segment::Drain(const std::function<void(const ObservationData&)>& take,
     const int64_t now = MonotonicMicros();
     if (stalled_since_us_ < 0) stalled_since_us_ = now;
     if (now - stalled_since_us_ < abandon_after_us) break;
-    cell.sequence.store(dequeue_ + geometry_.ring_capacity, std::memory_order_release);
+    StoreSequence(cell, index, dequeue_ + geometry_.ring_capacity);
     ++dequeue_;
     ++abandoned_;
     stalled_since_us_ = -1;

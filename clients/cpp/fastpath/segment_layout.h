@@ -24,7 +24,8 @@
 namespace middlepipe::fastpath {
 
 constexpr uint32_t kMagic = 0x5046504D;  // "MPFP" in memory order
-constexpr uint32_t kLayoutVersion = 1;
+// 2: ring cell sequences are stored relative to the cell's index, so zeros are free.
+constexpr uint32_t kLayoutVersion = 2;
 
 // Sizes the agent creates segments with (a client reads them from the header).
 constexpr uint32_t kDefaultBindingSlots = 64;
@@ -91,9 +92,11 @@ struct ObservationData {
 };
 
 // One cell of the ring: the call, behind Vyukov's cell sequence (== position when free
-// to produce, position + 1 when full).
+// to produce, position + 1 when full). The word holds the sequence minus the cell's
+// index, so a fresh file's zeros mean "free for the first lap": the agent need not
+// write (and so keep resident) the whole ring before the first call.
 struct Observation {
-  std::atomic<uint64_t> sequence;
+  std::atomic<uint64_t> relative_sequence;
   ObservationData data;
 };
 

@@ -1,5 +1,6 @@
 #include "clients/cpp/fastpath/segment.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,52 @@ TEST(SegmentTest, AttachSeesWhatCreateWrote) {
   EXPECT_EQ(payload, "");
   EXPECT_FALSE(client->ReadSlot(4, &payload, &seq));  // past the slots
   EXPECT_FALSE(agent->WriteSlot(0, std::string(64 * 8, 'x')));  // does not fit with its length
+}
+
+// An idle agent keeps only what it wrote resident: a new segment's ring (most of its
+// bytes) stays untouched until calls are appended, because a zero cell means "free".
+TEST(SegmentTest, CreateLeavesTheRingUntouched) {
+  std::string error;
+  const std::string path = TempPath("untouched.shm");
+  Segment::Sizes sizes;  // the agent's defaults: a 16384-cell ring
+  auto agent = Segment::Create(path, sizes, static_cast<uid_t>(-1), &error);
+  ASSERT_NE(agent, nullptr) << error;
+  const Geometry& geometry = agent->geometry();
+  const uint64_t ring_bytes = geometry.size - geometry.ring_offset;
+  ASSERT_GT(ring_bytes, 512u * 1024);
+  // The agent's mapping of the file, as the kernel counts it in the agent's RSS.
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_segment = false;
+  int64_t resident_kb = -1;
+  while (std::getline(smaps, line)) {
+    // A mapping's first line ("start-end perms offset dev inode path") has a space
+    // before its first colon; its fields ("Rss:   4 kB") do not.
+    if (line.find(' ') < line.find(':')) {
+      in_segment = line.size() >= path.size() &&
+                   line.compare(line.size() - path.size(), path.size(), path) == 0;
+    }
+    if (in_segment && line.rfind("Rss:", 0) == 0) resident_kb = std::stoll(line.substr(4));
+  }
+  ASSERT_GE(resident_kb, 0) << "no mapping of " << path;
+  EXPECT_LT(resident_kb * 1024, static_cast<int64_t>(ring_bytes / 8)) << resident_kb << " kB resident";
+
+  // And the untouched ring works, lap after lap.
+  auto client = Segment::Attach(path, &error);
+  ASSERT_NE(client, nullptr) << error;
+  uint64_t drained = 0;
+  for (uint64_t lap = 0; lap < 3; ++lap) {
+    for (uint32_t i = 0; i < geometry.ring_capacity; ++i) {
+      ObservationData data;
+      data.binding_id = lap * geometry.ring_capacity + i;
+      ASSERT_TRUE(client->Append(data)) << "lap " << lap << " cell " << i;
+    }
+    ObservationData extra;
+    EXPECT_FALSE(client->Append(extra)) << "full after a whole lap";
+    agent->Drain([&](const ObservationData& data) { EXPECT_EQ(data.binding_id, drained++); },
+                 1'000'000);
+  }
+  EXPECT_EQ(drained, 3ull * geometry.ring_capacity);
 }
 
 TEST(SegmentTest, AttachRefusesWhatIsNotASegment) {
