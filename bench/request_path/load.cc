@@ -69,4 +69,27 @@ LoadResult ClosedLoop(const CallerFactory& make_caller, int requests, int connec
   return Run(make_caller, requests, connections, [](int) { return Clock::time_point::min(); });
 }
 
+std::vector<LoadResult> Interleaved(const std::vector<CallerFactory>& make_callers, int requests) {
+  const size_t rows = make_callers.size();
+  std::vector<Caller> callers;
+  std::vector<LoadResult> results(rows);
+  for (size_t row = 0; row < rows; ++row) {
+    callers.push_back(make_callers[row]());
+    results[row].latencies_us.reserve(static_cast<size_t>(requests));
+  }
+  for (int i = 0; i < requests; ++i) {
+    for (size_t k = 0; k < rows; ++k) {
+      const size_t row = (static_cast<size_t>(i) + k) % rows;
+      const double cpu_before = ThreadCpuSeconds();
+      const auto sent = Clock::now();
+      if (callers[row]() != 200) ++results[row].failures;
+      const auto done = Clock::now();
+      results[row].latencies_us.push_back(std::chrono::duration<double, std::micro>(done - sent).count());
+      results[row].seconds += std::chrono::duration<double>(done - sent).count();
+      results[row].client_cpu_seconds += ThreadCpuSeconds() - cpu_before;
+    }
+  }
+  return results;
+}
+
 }  // namespace middlepipe::bench

@@ -27,4 +27,11 @@ struct LoadResult {
 LoadResult ConstantRate(const CallerFactory& make_caller, double rate, int requests, int connections);
 LoadResult ClosedLoop(const CallerFactory& make_caller, int requests, int connections);
 
+// One thread, one connection per caller: `requests` times one call of each caller, back
+// to back, starting with a different caller each time (so none always follows another).
+// Neighbouring calls of different rows are microseconds apart, so drift and noise bursts
+// hit every row alike: the rows' differences resolve what separate runs cannot.
+// Result i is caller i's.
+std::vector<LoadResult> Interleaved(const std::vector<CallerFactory>& make_callers, int requests);
+
 }  // namespace middlepipe::bench

@@ -24,6 +24,10 @@
 // Per row also the CPU the interposer spent (the agent, nginx or HAProxy) and the CPU
 // the app's thread spent (the client, and for middlepipe rows the hook), per 1,000
 // requests, and the interposer's resident memory after the load.
+// Then, per round, the interleaved rows (load.h's Interleaved): direct, middlepipe and the
+// two sidecars called one after another from one thread, one call each in turn, so the
+// rows' differences are not swamped by this machine's drift; "interleaved_added_p50/p99"
+// and their ratio to the best sidecar's.
 // Also reports the agent's memory idle and after the load: all resident pages, and its
 // own (anonymous) ones.
 //
@@ -109,6 +113,41 @@ CallerFactory Getter(int port, Hook* hook = nullptr, std::string service = "") {
       return response ? response->status : 0;
     });
   };
+}
+
+// The interleaved rows of one round: direct, middlepipe and the sidecars, taken from
+// `rows` by name. False when a call failed.
+bool EmitInterleaved(const std::vector<Row>& rows, int requests) {
+  const std::vector<std::string> names = {"direct", "middlepipe", "nginx-sidecar", "haproxy-sidecar"};
+  std::vector<CallerFactory> callers;
+  for (const std::string& name : names) {
+    for (const Row& row : rows) {
+      if (row.name == name) callers.push_back(row.make_caller);
+    }
+  }
+  const std::vector<LoadResult> results = Interleaved(callers, requests);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (results[i].failures > 0) {
+      std::cerr << "request_latency: interleaved " << names[i] << ": " << results[i].failures
+                << " calls failed\n";
+      return false;
+    }
+  }
+  std::map<std::string, std::vector<double>> added;  // p50, p99 over direct
+  for (size_t i = 1; i < names.size(); ++i) {
+    for (double percent : {50.0, 99.0}) {
+      const double difference =
+          Percentile(results[i].latencies_us, percent) - Percentile(results[0].latencies_us, percent);
+      added[names[i]].push_back(difference);
+      kFigures.Emit(names[i], absl::StrCat("interleaved_added_p", percent), "us", difference);
+    }
+  }
+  for (size_t i : {size_t{0}, size_t{1}}) {
+    const double best_sidecar = std::min(added["nginx-sidecar"][i], added["haproxy-sidecar"][i]);
+    kFigures.Emit("middlepipe", absl::StrCat("interleaved_added_p", i == 0 ? 50 : 99, "_vs_best_sidecar"),
+                  "ratio", added["middlepipe"][i] / best_sidecar);
+  }
+  return true;
 }
 
 int Run(const std::string& controller_binary, const std::string& aggregator_binary,
@@ -319,6 +358,7 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
                       added(row) / best_sidecar);
       }
     }
+    if (!EmitInterleaved(rows, requests)) return 1;
   }
   // Calls of the middlepipe row decided in-process, not over the socket.
   const double decided = static_cast<double>(hook.fast_path()->decided() - decided_before);
