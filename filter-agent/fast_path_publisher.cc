@@ -90,11 +90,13 @@ void FastPathPublisher::Drain(const scheduler::ChainSet* current) {
         observation.answered_by == fastpath::kNotAnswered
             ? entries.size()
             : std::min<size_t>(entries.size(), size_t{observation.answered_by} + 1);
+    scheduler::RequestCall call;
+    call.notes.assign(entries.size(), 0);
     for (size_t i = 0; i < reached; ++i) {
-      entries[i].filter->OnFastPathRequest(i == observation.answered_by);
+      const uint8_t choice = i < fastpath::kChoiceFilters ? observation.choices[i] : 0;
+      call.notes[i] = entries[i].filter->OnFastPathRequest(i == observation.answered_by, choice);
     }
     if (observation.answered_by != fastpath::kNotAnswered) return;
-    scheduler::RequestCall call;
     call.request.set_service(service->second);
     call.status = observation.status;
     call.latency_us = observation.latency_us;

@@ -25,7 +25,8 @@ std::string TempPath(const std::string& name) {
 }
 
 // Chains both worlds run: a cluster breaker + rate limit + monitor on orders, an
-// instance-scope breaker + monitor on stock, a fault injector (no fast path) on audit.
+// instance-scope breaker + monitor on stock, fault injectors on audit (delay) and search
+// (abort), a sticky traffic split on catalog.
 // Adds web's chain to `service`: (middlepipe, kind, config) in order.
 void AddChain(v1::Prepare& prepare, const std::string& service,
               const std::vector<std::tuple<std::string, std::string, std::string>>& filters) {
@@ -56,14 +57,33 @@ v1::Prepare Chains(uint64_t epoch) {
                  R"({"scope":"instance","min_requests":3,"open_ms":500,"half_open_requests":1,"latency_threshold_ms":300})"},
                 {"stock-limit", "rate-limit", R"({"requests_per_second":5,"scope":"instance"})"},
                 {"stock-monitor", "monitor", "{}"}});
-  add("audit", {{"audit-faults", "fault-inject", R"({"abort_percent":0})"}});
+  // Deterministic faults (0 or 100 %), so both worlds inject the same ones.
+  add("audit", {{"audit-faults", "fault-inject", R"({"delay_percent":100,"delay_ms":40})"},
+                {"audit-limit", "rate-limit", R"({"requests_per_second":8,"burst":2,"scope":"instance"})"},
+                {"audit-monitor", "monitor", "{}"}});
+  add("search", {{"search-faults", "fault-inject", R"({"abort_percent":100,"abort_status":502})"},
+                 {"search-monitor", "monitor", "{}"}});
+  // A sticky split: requests carry X-User, so both worlds route each the same way.
+  add("catalog", {{"catalog-split", "traffic-split",
+                   R"({"sticky_header":"x-user","routes":[{"service":"catalog","weight":3},{"service":"catalog-v2","weight":1}]})"},
+                  {"catalog-monitor", "monitor", "{}"}});
+  v1::ServiceEndpoints* v2 = prepare.mutable_chains(prepare.chains_size() - 1)
+                                 ->mutable_filters(0)
+                                 ->add_referenced_services();
+  v2->set_service("catalog-v2");
+  v1::Endpoint* endpoint = v2->add_endpoints();
+  endpoint->set_host("10.0.0.7");
+  endpoint->set_port(8080);
   return prepare;
 }
 
 // What the app sees of a verdict, in one comparable string.
 std::string Seen(const v1::Verdict& verdict) {
   std::ostringstream out;
-  out << "action=" << verdict.action() << "\n";
+  out << "action=" << verdict.action() << " delay=" << verdict.delay_ms() << " to="
+      << verdict.destination_service();
+  for (const auto& endpoint : verdict.destination_endpoints()) out << " " << endpoint.host() << ":" << endpoint.port();
+  out << "\n";
   for (const auto& marker : verdict.markers()) out << "marker " << marker.name() << ": " << marker.value() << "\n";
   if (verdict.action() == v1::ACTION_RESPOND) {
     out << "status=" << verdict.response().status() << " raise=" << verdict.response().raise() << "\n";
@@ -75,7 +95,10 @@ std::string Seen(const v1::Verdict& verdict) {
 
 std::string Seen(const fastpath::Verdict& verdict) {
   std::ostringstream out;
-  out << "action=" << (verdict.action == Action::kRespond ? v1::ACTION_RESPOND : v1::ACTION_CONTINUE) << "\n";
+  out << "action=" << (verdict.action == Action::kRespond ? v1::ACTION_RESPOND : v1::ACTION_CONTINUE)
+      << " delay=" << verdict.delay_ms << " to=" << verdict.destination_service;
+  for (const auto& [host, port] : verdict.destination_endpoints) out << " " << host << ":" << port;
+  out << "\n";
   for (const auto& [name, value] : verdict.markers) out << "marker " << name << ": " << value << "\n";
   if (verdict.action == Action::kRespond) {
     out << "status=" << verdict.response.status << " raise=" << verdict.response.raise << "\n";
@@ -179,12 +202,18 @@ struct Flight {
   bool fast_world_awaits_markers = false;
 };
 
-v1::HookRequest Request(uint64_t id, const std::string& service) {
+v1::HookRequest Request(uint64_t id, const std::string& service,
+                        const fastpath::HeaderList& headers = {}) {
   v1::HookRequest request;
   request.set_request_id(id);
   request.mutable_on_request()->set_service(service);
   request.mutable_on_request()->set_method("GET");
   request.mutable_on_request()->set_path("/");
+  for (const auto& [name, value] : headers) {
+    v1::Header* header = request.mutable_on_request()->add_headers();
+    header->set_name(name);
+    header->set_value(value);
+  }
   return request;
 }
 
@@ -216,20 +245,25 @@ TEST(FastPathPropertyTest, SameVerdictsMarkersAndCountsOnBothPaths) {
     uint64_t sequence = 1;
     size_t fast_calls = 0;
     size_t asked = 0;
-    const std::vector<std::string> services = {"orders", "stock", "audit", "elsewhere"};
+    const std::vector<std::string> services = {"orders", "stock", "audit", "search", "catalog", "elsewhere"};
     for (int step = 0; step < 4000; ++step) {
       const int op = static_cast<int>(random() % 100);
       if (op < 45) {  // a request
         const std::string service = services[random() % services.size()];
-        std::optional<v1::HookReply> expected = socket_only.hooks->Handle(Request(request_id++, service));
+        // Always a key: without one a split is random, and each world rolls its own dice.
+        const fastpath::HeaderList headers = {{"X-User", "user-" + std::to_string(random() % 40)}};
+        std::optional<v1::HookReply> expected = socket_only.hooks->Handle(Request(request_id++, service, headers));
         ASSERT_TRUE(expected.has_value() && expected->has_verdict());
-        fastpath::Verdict verdict = fast.client->OnRequest(service);
+        fastpath::Request about;
+        about.headers = &headers;
+        about.applies_delay_and_destination = true;
+        fastpath::Verdict verdict = fast.client->OnRequest(service, about);
         Flight flight;
         flight.socket_call = expected->verdict().call_id();
         flight.awaits_markers = expected->verdict().await_response_markers();
         if (verdict.action == Action::kAskAgent) {
           ++asked;
-          std::optional<v1::HookReply> got = fast.hooks->Handle(Request(request_id++, service));
+          std::optional<v1::HookReply> got = fast.hooks->Handle(Request(request_id++, service, headers));
           ASSERT_EQ(Seen(got->verdict()), Seen(expected->verdict())) << "step " << step;
           flight.fast_world_call = got->verdict().call_id();
           flight.fast_world_awaits_markers = got->verdict().await_response_markers();
@@ -289,10 +323,24 @@ TEST(FastPathPropertyTest, SameVerdictsMarkersAndCountsOnBothPaths) {
         fast.Round();
       }
     }
+    // Calls still in flight complete, so both worlds have seen every call end.
+    for (Flight& flight : flights) {
+      socket_only.hooks->Handle(Response(request_id++, flight.socket_call, 200, 1000, flight.awaits_markers));
+      if (flight.fast) {
+        fast.client->OnResponse(flight.fast_verdict, 200, 1000);
+      } else {
+        fast.hooks->Handle(Response(request_id++, flight.fast_world_call, 200, 1000,
+                                    flight.fast_world_awaits_markers));
+      }
+    }
+    fast.Round();
     // Every filter counted the same calls the same way.
     for (const auto& [service, name] : std::vector<std::pair<std::string, std::string>>{
              {"orders", "orders-breaker"}, {"orders", "orders-limit"}, {"orders", "orders-monitor"},
-             {"stock", "stock-breaker"}, {"stock", "stock-limit"}, {"stock", "stock-monitor"}}) {
+             {"stock", "stock-breaker"}, {"stock", "stock-limit"}, {"stock", "stock-monitor"},
+             {"audit", "audit-faults"}, {"audit", "audit-limit"}, {"audit", "audit-monitor"},
+             {"search", "search-faults"}, {"search", "search-monitor"},
+             {"catalog", "catalog-split"}, {"catalog", "catalog-monitor"}}) {
       v1::Report expected;
       v1::Report got;
       socket_only.Filter(service, name)->TakeReport(expected);
@@ -324,7 +372,16 @@ TEST(FastPathPublisherTest, DirectoryFollowsEpochs) {
   EXPECT_EQ(fast.client->OnRequest("orders").action, Action::kNoChain);
   fast.Commit(3);
   fast.Round();
-  EXPECT_EQ(fast.client->OnRequest("audit").action, Action::kAskAgent) << "fault-inject has no fast path";
+  EXPECT_EQ(fast.client->OnRequest("audit").action, Action::kAskAgent)
+      << "a caller that does not apply delays asks the agent about a fault-inject chain";
+  fastpath::Request about;
+  about.applies_delay_and_destination = true;
+  EXPECT_EQ(fast.client->OnRequest("audit", about).delay_ms, 40u);
+  EXPECT_EQ(fast.client->OnRequest("catalog", about).action, Action::kAskAgent)
+      << "a sticky split needs the request's headers";
+  fastpath::HeaderList headers = {{"X-User", "ann"}};
+  about.headers = &headers;
+  EXPECT_EQ(fast.client->OnRequest("catalog", about).action, Action::kContinue);
 }
 
 // Stop takes what the app sent last and tells clients the fast path is gone.

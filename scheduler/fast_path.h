@@ -48,9 +48,9 @@ struct FastPathPlan {
   }
 };
 
-// A fastpath::HeaderList from marker/response headers.
-inline fastpath::HeaderList ToHeaderList(
-    const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
+// A fastpath::HeaderList from marker/response headers (a repeated field or a vector).
+template <typename Headers>
+fastpath::HeaderList ToHeaderList(const Headers& headers) {
   fastpath::HeaderList list;
   for (const v1::Header& header : headers) list.emplace_back(header.name(), header.value());
   return list;

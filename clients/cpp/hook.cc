@@ -243,9 +243,22 @@ void Hook::Mark(const fastpath::HeaderList& markers, HttpResponse& response) {
   }
 }
 
+HttpResponse Hook::SendAfter(uint32_t delay_ms, const Destination& destination,
+                             const HttpRequest& request, const Sender& send, uint64_t* latency_us) {
+  // An injected delay stands for a slow service: it counts in the latency reported.
+  const auto started = std::chrono::steady_clock::now();
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  HttpResponse response = send(destination, request);
+  *latency_us = MicrosSince(started);
+  return response;
+}
+
 std::optional<HttpResponse> Hook::CallFast(const std::string& service, const HttpRequest& request,
                                            const Sender& send) {
-  fastpath::Verdict verdict = fast_->OnRequest(service);
+  fastpath::Request about;
+  about.headers = &request.headers;
+  about.applies_delay_and_destination = true;
+  fastpath::Verdict verdict = fast_->OnRequest(service, about);
   switch (verdict.action) {
     case fastpath::Action::kAskAgent:
       return std::nullopt;
@@ -261,9 +274,16 @@ std::optional<HttpResponse> Hook::CallFast(const std::string& service, const Htt
     case fastpath::Action::kContinue:
       break;
   }
-  const auto started = std::chrono::steady_clock::now();
-  HttpResponse response = send(Destination{service, {}}, request);
-  fast_->OnResponse(verdict, static_cast<uint32_t>(response.status), MicrosSince(started),
+  Destination destination{service, {}};
+  if (!verdict.destination_service.empty() && verdict.destination_service != service) {
+    destination.service = verdict.destination_service;
+    for (const auto& [host, port] : verdict.destination_endpoints) {
+      destination.endpoints.emplace_back(host, static_cast<int>(port));
+    }
+  }
+  uint64_t latency_us = 0;
+  HttpResponse response = SendAfter(verdict.delay_ms, destination, request, send, &latency_us);
+  fast_->OnResponse(verdict, static_cast<uint32_t>(response.status), latency_us,
                     request.body.size(), response.body.size());
   Mark(verdict.markers, response);
   return response;
@@ -311,9 +331,6 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
   for (const v1::Header& header : verdict.set_headers()) {
     rewritten.headers.emplace_back(header.name(), header.value());
   }
-  // An injected delay stands for a slow service: it counts in the latency reported.
-  const auto started = std::chrono::steady_clock::now();
-  if (verdict.delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(verdict.delay_ms()));
   Destination destination{service, {}};
   if (!verdict.destination_service().empty() && verdict.destination_service() != service) {
     destination.service = verdict.destination_service();
@@ -321,8 +338,8 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
       destination.endpoints.emplace_back(endpoint.host(), static_cast<int>(endpoint.port()));
     }
   }
-  HttpResponse response = send(destination, rewritten);
-  const uint64_t latency_us = MicrosSince(started);
+  uint64_t latency_us = 0;
+  HttpResponse response = SendAfter(verdict.delay_ms(), destination, rewritten, send, &latency_us);
 
   fastpath::HeaderList markers = Headers(verdict.markers());
   if (verdict.call_id() != 0) {

@@ -130,6 +130,10 @@ class Hook {
   // A middlepipe answered instead of the service: fires its callbacks, then throws the
   // kind's typed error when `raise`, or returns the synthesized response.
   HttpResponse Answer(const fastpath::HeaderList& markers, bool raise, HttpResponse synthesized);
+  // Waits `delay_ms` (an injected fault), sends, and measures the latency from before
+  // the wait.
+  static HttpResponse SendAfter(uint32_t delay_ms, const Destination& destination,
+                                const HttpRequest& request, const Sender& send, uint64_t* latency_us);
   // The call through the fast path; nullopt when the agent must be asked.
   std::optional<HttpResponse> CallFast(const std::string& service, const HttpRequest& request,
                                        const Sender& send);

@@ -2,7 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <iterator>
+#include <random>
 #include <cstdio>
 #include <cstdlib>
 
@@ -31,6 +35,9 @@ Client::Client() : Client(ClientOptions()) {}
 Client::Client(ClientOptions options) : options_(std::move(options)) {
   if (options_.path.empty()) options_.path = DefaultSegmentPath();
   if (!options_.now_us) options_.now_us = MonotonicMicros;
+  uint64_t seed = options_.seed;
+  while (seed == 0) seed = (uint64_t{std::random_device()()} << 32) | std::random_device()();
+  random_state_.store(seed, std::memory_order_relaxed);
   if (!options_.log) {
     options_.log = [](const std::string& line) { std::fprintf(stderr, "middlepipe: %s\n", line.c_str()); };
   }
@@ -118,13 +125,38 @@ bool Client::Lookup(Segment& segment, const std::string& service, Binding* bindi
   return true;
 }
 
-Verdict Client::OnRequest(const std::string& service) {
-  Verdict verdict = Decide(service);
+Verdict Client::OnRequest(const std::string& service, const Request& request) {
+  Verdict verdict = Decide(service, request);
   (verdict.action == Action::kAskAgent ? asked_ : decided_).fetch_add(1, std::memory_order_relaxed);
   return verdict;
 }
 
-Verdict Client::Decide(const std::string& service) {
+double Client::Roll() {
+  uint64_t z = random_state_.fetch_add(0x9e3779b97f4a7c15ull, std::memory_order_relaxed) +
+               0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
+
+namespace {
+
+const std::string* FindHeader(const HeaderList& headers, const std::string& name) {
+  for (const auto& [key, value] : headers) {
+    if (key.size() == name.size() &&
+        std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return &value;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Verdict Client::Decide(const std::string& service, const Request& request) {
   Verdict verdict;
   const int64_t now_us = options_.now_us();
   const int64_t now_ms = now_us / 1000;
@@ -143,44 +175,82 @@ Verdict Client::Decide(const std::string& service) {
     return verdict;
   }
   const Program& program = *binding.program;
-  if (!program.fast || now_ms >= program.valid_until_ms) {
-    verdict.segment = nullptr;
-    return verdict;  // kAskAgent
-  }
+  auto ask = [&verdict] {
+    Verdict asked;
+    asked.action = Action::kAskAgent;
+    verdict = std::move(asked);
+    return verdict;
+  };
+  if (!program.fast || now_ms >= program.valid_until_ms) return ask();
   verdict.epoch = program.epoch;
   verdict.binding_id = program.binding_id;
   verdict.filter_count = program.filter_count;
   std::pair<std::string, std::string> epoch_marker{"Middlepipe-Epoch", std::to_string(program.epoch)};
+  HeaderList markers;  // of the steps so far, in chain order, as the agent's chain adds them
   for (const Step& step : program.steps) {
-    int64_t wait_us = 0;
-    if (step.kind == Step::Kind::kTakeToken) {
-      if (step.cell >= verdict.segment->geometry().cell_count) {
-        verdict.segment = nullptr;
-        return verdict;  // a corrupt program: let the agent decide
-      }
-      wait_us = TakeToken(verdict.segment->cell(step.cell), step.interval_us, step.tolerance_us, now_us);
-      if (wait_us == 0) continue;
+    const bool chooses = step.kind == Step::Kind::kFault || step.kind == Step::Kind::kRoute;
+    if (chooses && (!request.applies_delay_and_destination || step.filter_index >= kChoiceFilters)) {
+      return ask();
     }
+    int64_t wait_us = 0;
+    bool answer = step.kind == Step::Kind::kRespond;
+    if (step.kind == Step::Kind::kTakeToken) {
+      if (step.cell >= verdict.segment->geometry().cell_count) return ask();  // corrupt: the agent decides
+      wait_us = TakeToken(verdict.segment->cell(step.cell), step.interval_us, step.tolerance_us, now_us);
+      answer = wait_us != 0;
+    } else if (step.kind == Step::Kind::kFault) {
+      answer = step.abort_percent > 0 && Roll() * 100 < step.abort_percent;
+      if (!answer && step.delay_percent > 0 && step.delay_ms > 0 && Roll() * 100 < step.delay_percent) {
+        verdict.delay_ms = std::max(verdict.delay_ms, step.delay_ms);
+        markers.insert(markers.end(), step.delay_markers.begin(), step.delay_markers.end());
+        verdict.choices[step.filter_index] = 1;
+      }
+    } else if (step.kind == Step::Kind::kRoute) {
+      std::optional<size_t> chosen;
+      if (step.sticky_header.empty()) {
+        chosen = WeightedRoute(step.routes, Roll());
+      } else if (request.headers == nullptr) {
+        return ask();  // the key is in headers we were not given
+      } else if (const std::string* key = FindHeader(*request.headers, step.sticky_header)) {
+        chosen = StickyRoute(step.routes, *key);
+      } else {
+        chosen = WeightedRoute(step.routes, Roll());
+      }
+      if (chosen.has_value()) {
+        verdict.choices[step.filter_index] = static_cast<uint8_t>(std::min<size_t>(*chosen + 1, 255));
+        const RouteTarget& target = step.targets[*chosen];
+        verdict.destination_service = target.own ? "" : step.routes[*chosen].service;
+        verdict.destination_endpoints = target.own ? decltype(target.endpoints)() : target.endpoints;
+      }
+    }
+    if (!answer) continue;
+    markers.insert(markers.end(), step.markers.begin(), step.markers.end());
     verdict.action = Action::kRespond;
-    verdict.markers = step.markers;
-    verdict.markers.push_back(epoch_marker);
     verdict.response = step.response;
     if (step.kind == Step::Kind::kTakeToken) {
       verdict.response.headers.insert(verdict.response.headers.begin(),
                                       {"Retry-After", std::to_string(RetryAfterSeconds(wait_us))});
     }
+    verdict.response.headers.insert(verdict.response.headers.end(), markers.begin(), markers.end());
     verdict.response.headers.push_back(epoch_marker);
+    verdict.markers = std::move(markers);
+    verdict.markers.push_back(epoch_marker);
+    verdict.delay_ms = 0;
+    verdict.destination_service.clear();
+    verdict.destination_endpoints.clear();
     // The agent counts the answered call as its filters would have.
     ObservationData observation;
     observation.binding_id = program.binding_id;
     observation.epoch = program.epoch;
     observation.answered_by = step.filter_index;
     observation.filter_count = program.filter_count;
+    std::copy(std::begin(verdict.choices), std::end(verdict.choices), std::begin(observation.choices));
     verdict.segment->Append(observation);
     verdict.segment = nullptr;
     return verdict;
   }
   verdict.action = Action::kContinue;
+  verdict.markers = std::move(markers);
   verdict.markers.push_back(std::move(epoch_marker));
   return verdict;
 }
@@ -196,6 +266,7 @@ void Client::OnResponse(const Verdict& verdict, uint32_t status, uint64_t latenc
   observation.response_bytes = response_bytes;
   observation.status = status;
   observation.filter_count = verdict.filter_count;
+  std::copy(std::begin(verdict.choices), std::end(verdict.choices), std::begin(observation.choices));
   verdict.segment->Append(observation);
 }
 

@@ -3,12 +3,13 @@
 // agent through the segment's ring. No system call on the way.
 //
 //   fastpath::Client core;                    // $MP_AGENT_SHM, or the hook socket + ".shm"
-//   fastpath::Verdict verdict = core.OnRequest("orders");
+//   fastpath::Verdict verdict = core.OnRequest("orders", request);
 //   switch (verdict.action) {
 //     case Action::kAskAgent:  use the socket protocol for this call (hook.proto)
 //     case Action::kNoChain:   send it; nothing to report
 //     case Action::kRespond:   hand the app verdict.response (or raise when .raise)
-//     case Action::kContinue:  send it, then core.OnResponse(verdict, status, latency...)
+//     case Action::kContinue:  wait verdict.delay_ms, send it (to verdict.destination_*
+//                              when set), then core.OnResponse(verdict, status, latency...)
 //   }
 //
 // kAskAgent is the answer whenever the fast path cannot be sure: no segment (an agent
@@ -26,6 +27,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "clients/cpp/fastpath/program.h"
 #include "clients/cpp/fastpath/segment.h"
@@ -39,9 +42,27 @@ enum class Action {
   kAskAgent,  // the fast path cannot decide: use the socket protocol
 };
 
+// What the client core knows of the call it decides.
+struct Request {
+  // The request's headers (a sticky traffic split reads one); nullptr when the caller
+  // does not give them: then a chain with a sticky split asks the agent.
+  const HeaderList* headers = nullptr;
+  // The caller waits Verdict::delay_ms before sending and sends to
+  // Verdict::destination_*. A caller that does not (an older hook) gets kAskAgent for
+  // chains with a fault-inject or traffic-split, whose socket answers it handles.
+  bool applies_delay_and_destination = false;
+};
+
 struct Verdict {
   Action action = Action::kAskAgent;
   uint64_t epoch = 0;
+  // kContinue: wait this long before sending (fault-inject; the wait counts in the
+  // latency reported, as a slow service's would).
+  uint32_t delay_ms = 0;
+  // kContinue: send to this service, at these endpoints (host, port), instead of the one
+  // asked for (a traffic split); empty: unchanged.
+  std::string destination_service;
+  std::vector<std::pair<std::string, uint32_t>> destination_endpoints;
   // kContinue and kRespond: markers for the response the app sees (Middlepipe-Epoch last).
   HeaderList markers;
   // kRespond: the response (markers included in its headers).
@@ -50,6 +71,7 @@ struct Verdict {
   std::shared_ptr<Segment> segment;
   uint64_t binding_id = 0;
   uint8_t filter_count = 0;
+  uint8_t choices[kChoiceFilters] = {};
 };
 
 struct ClientOptions {
@@ -64,6 +86,8 @@ struct ClientOptions {
   int64_t retry_after_ms = 1000;
   // One line per change of state (the segment lost, found again); default stderr.
   std::function<void(const std::string&)> log;
+  // Seeds the rolls of fault-inject and unkeyed traffic splits; 0: from the system.
+  uint64_t seed = 0;
 };
 
 // The path a client uses when none is given (see ClientOptions::path).
@@ -77,7 +101,7 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  Verdict OnRequest(const std::string& service);
+  Verdict OnRequest(const std::string& service, const Request& request = Request());
   // Reports a call OnRequest answered kContinue: its status (0 = transport failure),
   // latency from just before sending, and bytes. Never blocks; a full ring drops it.
   void OnResponse(const Verdict& verdict, uint32_t status, uint64_t latency_us,
@@ -101,7 +125,9 @@ class Client {
     std::shared_ptr<const Program> program;
   };
 
-  Verdict Decide(const std::string& service);
+  Verdict Decide(const std::string& service, const Request& request);
+  // A uniform number in [0, 1), lock-free (a splitmix64 stream shared by the threads).
+  double Roll();
   // The attached segment if it is usable now (attaching or re-attaching as needed).
   std::shared_ptr<Segment> Usable(int64_t now_ms);
   // The service's program now (nullptr program: no binding); false if undecidable.
@@ -116,6 +142,7 @@ class Client {
   std::map<std::string, Binding> bindings_;
   std::atomic<uint64_t> decided_{0};
   std::atomic<uint64_t> asked_{0};
+  std::atomic<uint64_t> random_state_{0};
 };
 
 }  // namespace middlepipe::fastpath

@@ -1,5 +1,6 @@
 #include "clients/cpp/fastpath/client.h"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -64,8 +65,7 @@ Step OpenBreaker() {
                   {"Middlepipe-Short-Circuit", "b"}};
   step.response.status = 503;
   step.response.raise = true;
-  step.response.headers = step.markers;
-  step.response.body = "open\n";
+  step.response.body = "open\n";  // no headers of its own: the client adds the markers
   return step;
 }
 
@@ -128,13 +128,13 @@ TEST(ClientTest, TokenStepLimitsWithRetryAfter) {
   take.tolerance_us = 0;        // capacity 1
   take.markers = {{"Middlepipe-Short-Circuit", "limit"}};
   take.response.status = 429;
-  take.response.headers = take.markers;
   program.steps.push_back(take);
   harness.agent.Publish(1, program);
   EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kContinue);
   Verdict limited = harness.client->OnRequest("orders");
   ASSERT_EQ(limited.action, Action::kRespond);
-  EXPECT_EQ(limited.response.headers.front(), (std::pair<std::string, std::string>{"Retry-After", "3"}));
+  EXPECT_EQ(limited.response.headers,
+            (HeaderList{{"Retry-After", "3"}, {"Middlepipe-Short-Circuit", "limit"}, {"Middlepipe-Epoch", "5"}}));
   harness.now_ms += 2500;
   harness.agent.Beat(harness.now_ms);
   EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kContinue);
@@ -237,6 +237,138 @@ TEST(ClientTest, RandomFileIsRefused) {
   }
 }
 
+Step Faults(double abort_percent, double delay_percent) {
+  Step step;
+  step.kind = Step::Kind::kFault;
+  step.filter_index = 0;
+  step.markers = {{"Middlepipe-Callback", "fault-inject; name=\"f\"; event=abort"}};
+  step.response.status = 502;
+  step.response.body = "fault\n";
+  step.abort_percent = abort_percent;
+  step.delay_percent = delay_percent;
+  step.delay_ms = 70;
+  step.delay_markers = {{"Middlepipe-Callback", "fault-inject; name=\"f\"; event=delay"}};
+  return step;
+}
+
+Request Applying(const HeaderList* headers = nullptr) {
+  Request request;
+  request.headers = headers;
+  request.applies_delay_and_destination = true;
+  return request;
+}
+
+// Faults are rolled in-process at the configured rates; a delay's marker goes on the
+// call, and on an answer a later step gives (after the delay's, as in the agent).
+TEST(ClientTest, FaultStepAbortsAndDelaysAtItsRates) {
+  Harness harness("faults.shm");
+  Program program = Orders(true);
+  program.steps.push_back(Faults(20, 50));
+  harness.agent.Publish(0, program);
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kAskAgent)
+      << "a caller that does not apply delays must ask";
+  int aborted = 0;
+  int delayed = 0;
+  constexpr int kCalls = 20000;
+  for (int i = 0; i < kCalls; ++i) {
+    Verdict verdict = harness.client->OnRequest("orders", Applying());
+    if (verdict.action == Action::kRespond) {
+      ++aborted;
+      EXPECT_EQ(verdict.response.status, 502u);
+      EXPECT_EQ(verdict.response.headers.front().second, "fault-inject; name=\"f\"; event=abort");
+    } else {
+      ASSERT_EQ(verdict.action, Action::kContinue);
+      if (verdict.delay_ms == 70) {
+        ++delayed;
+        EXPECT_EQ(verdict.markers.size(), 2u);
+        EXPECT_EQ(verdict.choices[0], 1);
+      } else {
+        EXPECT_EQ(verdict.markers.size(), 1u);
+      }
+    }
+    harness.agent.Drain();
+  }
+  // 20 % abort; half the rest (40 % of all) delayed. Bounds are 6 standard deviations.
+  EXPECT_NEAR(aborted, kCalls * 0.2, 6 * std::sqrt(kCalls * 0.2 * 0.8));
+  EXPECT_NEAR(delayed, kCalls * 0.4, 6 * std::sqrt(kCalls * 0.4 * 0.6));
+
+  // A limit after a delay: the answer carries the delay's marker, then its own.
+  program.steps = {Faults(0, 100)};
+  Step take;
+  take.kind = Step::Kind::kTakeToken;
+  take.filter_index = 1;
+  take.cell = 0;
+  take.interval_us = 1'000'000'000;
+  take.markers = {{"Middlepipe-Short-Circuit", "limit"}};
+  take.response.status = 429;
+  program.steps.push_back(take);
+  harness.agent.Publish(0, program);
+  EXPECT_EQ(harness.client->OnRequest("orders", Applying()).action, Action::kContinue);
+  Verdict limited = harness.client->OnRequest("orders", Applying());
+  ASSERT_EQ(limited.action, Action::kRespond);
+  EXPECT_EQ(limited.delay_ms, 0u) << "an answered call is not sent, so not delayed";
+  EXPECT_EQ(limited.response.headers,
+            (HeaderList{{"Retry-After", "1000"},
+                        {"Middlepipe-Callback", "fault-inject; name=\"f\"; event=delay"},
+                        {"Middlepipe-Short-Circuit", "limit"},
+                        {"Middlepipe-Epoch", "5"}}));
+  std::vector<ObservationData> taken = harness.agent.Drain();
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].answered_by, 1u);
+  EXPECT_EQ(taken[0].choices[0], 1) << "the agent counts the delay too";
+}
+
+Step Split(const std::string& sticky_header) {
+  Step step;
+  step.kind = Step::Kind::kRoute;
+  step.filter_index = 1;
+  step.sticky_header = sticky_header;
+  step.routes = {{"orders", 3, true}, {"orders-v2", 1, true}, {"orders-v3", 5, false}};
+  step.targets = {{true, {}}, {false, {{"10.0.0.2", 81}, {"10.0.0.3", 82}}}, {false, {}}};
+  return step;
+}
+
+// A split picks by the same rules as the agent's filter: the sticky key's route, or by
+// weight; unreachable routes never.
+TEST(ClientTest, RouteStepSendsWhereTheAgentWould) {
+  Harness harness("split.shm");
+  Program program = Orders(true);
+  program.steps.push_back(Split("x-user"));
+  harness.agent.Publish(0, program);
+  EXPECT_EQ(harness.client->OnRequest("orders", Applying()).action, Action::kAskAgent)
+      << "the sticky key is in headers the caller did not give";
+  int to_v2 = 0;
+  for (int user = 0; user < 400; ++user) {
+    const HeaderList headers = {{"X-User", "u" + std::to_string(user)}};
+    Verdict verdict = harness.client->OnRequest("orders", Applying(&headers));
+    ASSERT_EQ(verdict.action, Action::kContinue);
+    const std::optional<size_t> expected = StickyRoute(program.steps[0].routes, "u" + std::to_string(user));
+    ASSERT_TRUE(expected.has_value());
+    EXPECT_NE(*expected, 2u) << "unreachable";
+    EXPECT_EQ(verdict.choices[1], *expected + 1);
+    if (*expected == 1) {
+      ++to_v2;
+      EXPECT_EQ(verdict.destination_service, "orders-v2");
+      EXPECT_EQ(verdict.destination_endpoints.size(), 2u);
+    } else {
+      EXPECT_EQ(verdict.destination_service, "") << "its own service: unchanged";
+    }
+    EXPECT_EQ(harness.client->OnRequest("orders", Applying(&headers)).choices[1], *expected + 1)
+        << "the same key, the same route";
+  }
+  EXPECT_GT(to_v2, 50);
+  EXPECT_LT(to_v2, 150);
+
+  // Without the key (or without stickiness), by weight: 1 in 4 to v2.
+  const HeaderList none;
+  int random_v2 = 0;
+  constexpr int kCalls = 20000;
+  for (int i = 0; i < kCalls; ++i) {
+    random_v2 += harness.client->OnRequest("orders", Applying(&none)).destination_service == "orders-v2";
+  }
+  EXPECT_NEAR(random_v2, kCalls * 0.25, 6 * std::sqrt(kCalls * 0.25 * 0.75));
+}
+
 TEST(CApiTest, CallsGoThroughTheAbi) {
   Harness harness("abi.shm");
   harness.agent.Beat(MonotonicMicros() / 1000);  // the C ABI runs on the real clock
@@ -268,6 +400,30 @@ TEST(CApiTest, CallsGoThroughTheAbi) {
   EXPECT_NE(std::string(mp_call_headers(call)).find("Middlepipe-Short-Circuit: b\n"), std::string::npos);
   mp_call_free(call);
   EXPECT_EQ(mp_client_dropped(client), 0u);
+  EXPECT_EQ(harness.agent.Drain().size(), 1u) << "the answered call";
+
+  // With the request's headers and the promise to route and delay.
+  program.steps = {Faults(0, 100), Split("x-user")};
+  harness.agent.Publish(0, program);
+  EXPECT_EQ(mp_on_request(client, "orders", &action), nullptr);
+  EXPECT_EQ(action, MP_ASK_AGENT) << "an older caller does not route or delay";
+  std::string key;
+  for (int user = 0; key.empty(); ++user) {
+    if (StickyRoute(program.steps[1].routes, "u" + std::to_string(user)) == size_t{1}) key = "u" + std::to_string(user);
+  }
+  const std::string headers = "Accept: */*\r\nX-User: " + key + "\r\n";
+  call = mp_on_request_with(client, "orders", headers.c_str(), MP_APPLIES_DELAY_AND_DESTINATION, &action);
+  ASSERT_EQ(action, MP_CONTINUE);
+  EXPECT_EQ(mp_call_delay_ms(call), 70u);
+  EXPECT_STREQ(mp_call_destination(call), "orders-v2");
+  EXPECT_STREQ(mp_call_endpoints(call), "10.0.0.2:81\n10.0.0.3:82\n");
+  mp_on_response(client, call, 200, 70'100, 1, 2);
+  std::vector<ObservationData> taken = harness.agent.Drain();
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].choices[0], 1);
+  EXPECT_EQ(taken[0].choices[1], 2);
+  EXPECT_EQ(mp_on_request_with(client, "orders", nullptr, 0, &action), nullptr);
+  EXPECT_EQ(action, MP_ASK_AGENT);
   mp_client_close(client);
 }
 

@@ -5,6 +5,7 @@
 
 #include <new>
 #include <string>
+#include <string_view>
 
 #include "clients/cpp/fastpath/client.h"
 
@@ -17,6 +18,7 @@ struct mp_call {
   middlepipe::fastpath::Verdict verdict;
   std::string markers;
   std::string headers;
+  std::string endpoints;
 };
 
 namespace {
@@ -25,6 +27,54 @@ std::string Lines(const middlepipe::fastpath::HeaderList& headers) {
   std::string text;
   for (const auto& [name, value] : headers) text += name + ": " + value + "\n";
   return text;
+}
+
+// "Name: value" lines (\n or \r\n ends each; a line without a colon is skipped).
+middlepipe::fastpath::HeaderList ParseLines(const char* text) {
+  middlepipe::fastpath::HeaderList headers;
+  std::string_view rest = text != nullptr ? text : "";
+  while (!rest.empty()) {
+    const size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  }
+  return headers;
+}
+
+mp_call* Decide(mp_client* client, const char* service, const middlepipe::fastpath::Request& request,
+                int* action) {
+  *action = MP_ASK_AGENT;
+  if (client == nullptr || service == nullptr) return nullptr;
+  try {
+    middlepipe::fastpath::Verdict verdict = client->core.OnRequest(service, request);
+    switch (verdict.action) {
+      case middlepipe::fastpath::Action::kAskAgent:
+        return nullptr;
+      case middlepipe::fastpath::Action::kNoChain:
+        *action = MP_NO_CHAIN;
+        return nullptr;
+      case middlepipe::fastpath::Action::kContinue:
+      case middlepipe::fastpath::Action::kRespond:
+        break;
+    }
+    auto* call = new mp_call{std::move(verdict), "", "", ""};
+    call->markers = Lines(call->verdict.markers);
+    call->headers = Lines(call->verdict.response.headers);
+    for (const auto& [host, port] : call->verdict.destination_endpoints) {
+      call->endpoints += host + ":" + std::to_string(port) + "\n";
+    }
+    *action = call->verdict.action == middlepipe::fastpath::Action::kRespond ? MP_RESPOND : MP_CONTINUE;
+    return call;
+  } catch (...) {
+    *action = MP_ASK_AGENT;
+    return nullptr;
+  }
 }
 
 }  // namespace
@@ -46,25 +96,17 @@ mp_client* mp_client_open(const char* segment_path) {
 void mp_client_close(mp_client* client) { delete client; }
 
 mp_call* mp_on_request(mp_client* client, const char* service, int* action) {
-  *action = MP_ASK_AGENT;
-  if (client == nullptr || service == nullptr) return nullptr;
+  return Decide(client, service, middlepipe::fastpath::Request(), action);
+}
+
+mp_call* mp_on_request_with(mp_client* client, const char* service, const char* headers,
+                            int flags, int* action) {
   try {
-    middlepipe::fastpath::Verdict verdict = client->core.OnRequest(service);
-    switch (verdict.action) {
-      case middlepipe::fastpath::Action::kAskAgent:
-        return nullptr;
-      case middlepipe::fastpath::Action::kNoChain:
-        *action = MP_NO_CHAIN;
-        return nullptr;
-      case middlepipe::fastpath::Action::kContinue:
-      case middlepipe::fastpath::Action::kRespond:
-        break;
-    }
-    auto* call = new mp_call{std::move(verdict), "", ""};
-    call->markers = Lines(call->verdict.markers);
-    call->headers = Lines(call->verdict.response.headers);
-    *action = call->verdict.action == middlepipe::fastpath::Action::kRespond ? MP_RESPOND : MP_CONTINUE;
-    return call;
+    const middlepipe::fastpath::HeaderList parsed = ParseLines(headers);
+    middlepipe::fastpath::Request request;
+    request.headers = &parsed;
+    request.applies_delay_and_destination = (flags & MP_APPLIES_DELAY_AND_DESTINATION) != 0;
+    return Decide(client, service, request, action);
   } catch (...) {
     *action = MP_ASK_AGENT;
     return nullptr;
@@ -103,6 +145,14 @@ const char* mp_call_body(const mp_call* call, size_t* length) {
   if (length != nullptr) *length = call->verdict.response.body.size();
   return call->verdict.response.body.data();
 }
+
+uint32_t mp_call_delay_ms(const mp_call* call) { return call != nullptr ? call->verdict.delay_ms : 0; }
+
+const char* mp_call_destination(const mp_call* call) {
+  return call != nullptr ? call->verdict.destination_service.c_str() : "";
+}
+
+const char* mp_call_endpoints(const mp_call* call) { return call != nullptr ? call->endpoints.c_str() : ""; }
 
 uint64_t mp_client_dropped(mp_client* client) { return client != nullptr ? client->core.dropped() : 0; }
 

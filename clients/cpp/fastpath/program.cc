@@ -1,5 +1,8 @@
 #include "clients/cpp/fastpath/program.h"
 
+#include <cmath>
+#include <cstring>
+
 #include "clients/cpp/fastpath/gcra.h"
 
 namespace middlepipe::fastpath {
@@ -9,6 +12,8 @@ namespace {
 constexpr uint32_t kMaxText = 64 * 1024;
 constexpr uint32_t kMaxHeaders = 256;
 constexpr uint32_t kMaxSteps = 64;
+constexpr uint32_t kMaxRoutes = 256;
+constexpr uint32_t kMaxEndpoints = 1024;
 
 class Writer {
  public:
@@ -18,6 +23,11 @@ class Writer {
   }
   void U64(uint64_t value) {
     for (int i = 0; i < 8; ++i) U8(static_cast<uint8_t>(value >> (8 * i)));
+  }
+  void Double(double value) {
+    uint64_t bits = 0;
+    std::memcpy(&bits, &value, sizeof bits);
+    U64(bits);
   }
   void Text(const std::string& text) {
     U32(static_cast<uint32_t>(text.size()));
@@ -58,6 +68,12 @@ class Reader {
     for (int i = 0; i < 8; ++i) value |= uint64_t{static_cast<uint8_t>(bytes_[at_++])} << (8 * i);
     return value;
   }
+  double Double() {
+    const uint64_t bits = U64();
+    double value = 0;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+  }
   std::string Text() {
     const uint32_t length = U32();
     if (length > kMaxText || !Need(length)) {
@@ -91,6 +107,50 @@ class Reader {
   bool ok_ = true;
 };
 
+bool Percent(double value) { return std::isfinite(value) && value >= 0 && value <= 100; }
+
+void EncodeRoutes(const Step& step, Writer& out) {
+  out.Text(step.sticky_header);
+  out.U32(static_cast<uint32_t>(step.routes.size()));
+  for (size_t i = 0; i < step.routes.size(); ++i) {
+    const RouteWeight& route = step.routes[i];
+    const RouteTarget& target = step.targets[i];
+    out.Text(route.service);
+    out.Double(route.weight);
+    out.U8(static_cast<uint8_t>((route.reachable ? 1 : 0) | (target.own ? 2 : 0)));
+    out.U32(static_cast<uint32_t>(target.endpoints.size()));
+    for (const auto& [host, port] : target.endpoints) {
+      out.Text(host);
+      out.U32(port);
+    }
+  }
+}
+
+// False for routes a client must not act on.
+bool DecodeRoutes(Reader& in, Step& step) {
+  step.sticky_header = in.Text();
+  const uint32_t count = in.U32();
+  if (count > kMaxRoutes) return false;
+  for (uint32_t i = 0; in.ok() && i < count; ++i) {
+    RouteWeight& route = step.routes.emplace_back();
+    RouteTarget& target = step.targets.emplace_back();
+    route.service = in.Text();
+    route.weight = in.Double();
+    const uint8_t flags = in.U8();
+    route.reachable = (flags & 1) != 0;
+    target.own = (flags & 2) != 0;
+    const uint32_t endpoints = in.U32();
+    if (!std::isfinite(route.weight) || route.weight < 0 || endpoints > kMaxEndpoints) return false;
+    for (uint32_t e = 0; in.ok() && e < endpoints; ++e) {
+      std::string host = in.Text();
+      target.endpoints.emplace_back(std::move(host), in.U32());
+    }
+    // A reachable route goes somewhere: its own service, or an endpoint.
+    if (route.reachable && !target.own && target.endpoints.empty()) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string Encode(const Program& program) {
@@ -113,6 +173,14 @@ std::string Encode(const Program& program) {
     out.U8(step.response.raise ? 1 : 0);
     out.Headers(step.response.headers);
     out.Text(step.response.body);
+    if (step.kind == Step::Kind::kFault) {
+      out.Double(step.abort_percent);
+      out.Double(step.delay_percent);
+      out.U32(step.delay_ms);
+      out.Headers(step.delay_markers);
+    } else if (step.kind == Step::Kind::kRoute) {
+      EncodeRoutes(step, out);
+    }
   }
   return out.Take();
 }
@@ -134,8 +202,8 @@ bool Decode(const std::string& bytes, Program* program, std::string* error) {
   for (uint32_t i = 0; in.ok() && i < steps; ++i) {
     Step step;
     const uint8_t kind = in.U8();
-    if (kind != static_cast<uint8_t>(Step::Kind::kRespond) &&
-        kind != static_cast<uint8_t>(Step::Kind::kTakeToken)) {
+    if (kind < static_cast<uint8_t>(Step::Kind::kRespond) ||
+        kind > static_cast<uint8_t>(Step::Kind::kRoute)) {
       *error = "unknown step kind " + std::to_string(kind);
       return false;
     }
@@ -149,6 +217,19 @@ bool Decode(const std::string& bytes, Program* program, std::string* error) {
     step.response.raise = in.U8() != 0;
     step.response.headers = in.Headers();
     step.response.body = in.Text();
+    if (step.kind == Step::Kind::kFault) {
+      step.abort_percent = in.Double();
+      step.delay_percent = in.Double();
+      step.delay_ms = in.U32();
+      step.delay_markers = in.Headers();
+      if (!Percent(step.abort_percent) || !Percent(step.delay_percent)) {
+        *error = "fault percentages out of range";
+        return false;
+      }
+    } else if (step.kind == Step::Kind::kRoute && !DecodeRoutes(in, step) && in.ok()) {
+      *error = "traffic split routes out of range";
+      return false;
+    }
     if (step.filter_index >= decoded.filter_count) {
       *error = "step names filter " + std::to_string(step.filter_index) + " of " +
                std::to_string(decoded.filter_count);

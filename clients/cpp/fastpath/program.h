@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "clients/cpp/fastpath/route_choice.h"
+
 namespace middlepipe::fastpath {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -33,8 +35,15 @@ struct Response {
   std::string body;
 };
 
+// Where a traffic split's route sends: the chain's own service (the request goes
+// unchanged), or another service's endpoints.
+struct RouteTarget {
+  bool own = false;
+  std::vector<std::pair<std::string, uint32_t>> endpoints;  // host, port
+};
+
 struct Step {
-  enum class Kind : uint8_t { kRespond = 1, kTakeToken = 2 };
+  enum class Kind : uint8_t { kRespond = 1, kTakeToken = 2, kFault = 3, kRoute = 4 };
   Kind kind = Kind::kRespond;
   // Position of the filter in the chain.
   uint8_t filter_index = 0;
@@ -42,9 +51,19 @@ struct Step {
   uint32_t cell = 0;
   int64_t interval_us = 0;
   int64_t tolerance_us = 0;
-  // The answer: marker headers for the verdict and the response the app gets.
+  // The answer: marker headers for the verdict and the response the app gets (its own
+  // headers; the client adds the markers).
   HeaderList markers;
   Response response;
+  // kFault: percentages in [0, 100].
+  double abort_percent = 0;
+  double delay_percent = 0;
+  uint32_t delay_ms = 0;
+  HeaderList delay_markers;
+  // kRoute: weights and targets, one each per route, in the filter's order.
+  std::string sticky_header;
+  std::vector<RouteWeight> routes;
+  std::vector<RouteTarget> targets;
 };
 
 struct Program {

@@ -24,7 +24,8 @@
 namespace middlepipe::fastpath {
 
 constexpr uint32_t kMagic = 0x5046504D;  // "MPFP" in memory order
-// 2: ring cell sequences are stored relative to the cell's index, so zeros are free.
+// 2: ring cell sequences are stored relative to the cell's index, so zeros are free;
+//    observations carry per-filter choices.
 constexpr uint32_t kLayoutVersion = 2;
 
 // Sizes the agent creates segments with (a client reads them from the header).
@@ -77,6 +78,8 @@ struct BindingSlot {
 };
 
 constexpr uint8_t kNotAnswered = 0xFF;
+// Filters (by position in the chain) whose in-process choice an observation carries.
+constexpr uint8_t kChoiceFilters = 8;
 
 // What a client appends for one completed call.
 struct ObservationData {
@@ -89,6 +92,9 @@ struct ObservationData {
   uint8_t answered_by = kNotAnswered;  // index of the filter that answered, if one did
   uint8_t filter_count = 0;  // filters of the chain as the client saw it
   uint16_t reserved = 0;
+  // What the client chose for filter i, for the agent to count it the same way: a
+  // traffic split's route + 1 (0: none reachable), 1 for a delay fault-inject injected.
+  uint8_t choices[kChoiceFilters] = {};
 };
 
 // One cell of the ring: the call, behind Vyukov's cell sequence (== position when free
@@ -105,7 +111,7 @@ static_assert(std::atomic<int64_t>::is_always_lock_free, "cross-process atomics 
 static_assert(sizeof(std::atomic<uint64_t>) == 8, "atomics must be plain words");
 static_assert(std::is_standard_layout<Header>::value, "Header is a byte layout");
 static_assert(std::is_trivially_copyable<ObservationData>::value, "ObservationData is a byte layout");
-static_assert(sizeof(Observation) == 56, "Observation is a byte layout");
+static_assert(sizeof(Observation) == 64, "Observation is a byte layout");
 
 // Where each region starts in a segment with these sizes; every region is 64-byte
 // aligned so producers on different cores do not share lines with the header.

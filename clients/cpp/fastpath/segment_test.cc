@@ -297,6 +297,44 @@ TEST(ProgramTest, EncodeDecodeRoundTrip) {
   EXPECT_EQ(decoded.steps[0].tolerance_us, 4000);
   EXPECT_EQ(decoded.steps[0].markers, take.markers);
   EXPECT_EQ(decoded.steps[0].response.body, "slow down\n");
+
+  Step faults;
+  faults.kind = Step::Kind::kFault;
+  faults.abort_percent = 12.5;
+  faults.delay_percent = 100;
+  faults.delay_ms = 30;
+  faults.delay_markers = {{"Middlepipe-Callback", "delay"}};
+  Step split;
+  split.kind = Step::Kind::kRoute;
+  split.filter_index = 2;
+  split.sticky_header = "x-user";
+  split.routes = {{"orders", 1.5, true}, {"orders-v2", 0.5, true}};
+  split.targets = {{true, {}}, {false, {{"10.1.2.3", 8080}}}};
+  program.steps = {faults, split};
+  ASSERT_TRUE(Decode(Encode(program), &decoded, &error)) << error;
+  ASSERT_EQ(decoded.steps.size(), 2u);
+  EXPECT_EQ(decoded.steps[0].abort_percent, 12.5);
+  EXPECT_EQ(decoded.steps[0].delay_ms, 30u);
+  EXPECT_EQ(decoded.steps[0].delay_markers, faults.delay_markers);
+  EXPECT_EQ(decoded.steps[1].sticky_header, "x-user");
+  ASSERT_EQ(decoded.steps[1].routes.size(), 2u);
+  EXPECT_EQ(decoded.steps[1].routes[1].service, "orders-v2");
+  EXPECT_EQ(decoded.steps[1].routes[1].weight, 0.5);
+  EXPECT_TRUE(decoded.steps[1].targets[0].own);
+  EXPECT_EQ(decoded.steps[1].targets[1].endpoints[0], (std::pair<std::string, uint32_t>{"10.1.2.3", 8080}));
+
+  // What a client must not act on is refused.
+  program.steps = {faults};
+  program.steps[0].abort_percent = 101;
+  EXPECT_FALSE(Decode(Encode(program), &decoded, &error));
+  EXPECT_EQ(error, "fault percentages out of range");
+  program.steps = {split};
+  program.steps[0].routes[1].weight = -1;
+  EXPECT_FALSE(Decode(Encode(program), &decoded, &error));
+  program.steps[0].routes[1].weight = 1;
+  program.steps[0].targets[1].endpoints.clear();  // reachable, but nowhere to send
+  EXPECT_FALSE(Decode(Encode(program), &decoded, &error));
+  EXPECT_EQ(error, "traffic split routes out of range");
 }
 
 // Any bytes decode to a program or an error: truncations, flipped bytes, random bytes.
@@ -309,6 +347,12 @@ TEST(ProgramTest, DecodeSurvivesGarbage) {
   respond.markers = {{"a", "b"}};
   respond.response.headers = {{"c", "d"}};
   program.steps.push_back(respond);
+  Step split;
+  split.kind = Step::Kind::kRoute;
+  split.filter_index = 0;
+  split.routes = {{"s", 1, true}};
+  split.targets = {{false, {{"h", 1}}}};
+  program.steps.push_back(split);
   const std::string valid = Encode(program);
   std::mt19937 random(1);
   Program decoded;

@@ -249,18 +249,22 @@ FastPathPlan BreakerFilter::CompileFastPath(FastPathContext& context) {
   ShortCircuit(answer, reason);
   fastpath::Step step;
   step.kind = fastpath::Step::Kind::kRespond;
-  for (const v1::Header& marker : answer.markers) step.markers.emplace_back(marker.name(), marker.value());
+  step.markers = ToHeaderList(answer.markers);
   step.response.status = answer.response.status();
   step.response.raise = answer.response.raise();
+  // The response's own headers (a fallback's): ShortCircuit put the markers after them,
+  // and the client core adds those of the whole call there.
   step.response.headers = ToHeaderList(answer.response.headers());
+  step.response.headers.resize(step.response.headers.size() - step.markers.size());
   step.response.body = answer.response.body();
   return {true, valid_until, std::move(step)};
 }
 
-void BreakerFilter::OnFastPathRequest(bool answered) {
+uint32_t BreakerFilter::OnFastPathRequest(bool answered, uint8_t /*choice*/) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->pending.set_requests(state_->pending.requests() + 1);
   if (answered) state_->pending.set_short_circuited(state_->pending.short_circuited() + 1);
+  return 0;
 }
 
 bool BreakerFilter::MayMarkResponse(uint32_t note) const {

@@ -65,7 +65,7 @@ class BreakerFilter final : public RequestFilter {
   // Closed under a live cluster lease: pass. Otherwise (half-open trials, a closed
   // breaker deciding alone, whose next response may trip it) the agent must see calls.
   FastPathPlan CompileFastPath(FastPathContext& context) override;
-  void OnFastPathRequest(bool answered) override;
+  uint32_t OnFastPathRequest(bool answered, uint8_t choice) override;
   void AdoptState(RequestFilter& previous) override;
   std::string ExportState() const override;
   absl::Status ImportState(absl::string_view state) override;

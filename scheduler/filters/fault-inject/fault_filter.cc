@@ -39,10 +39,7 @@ double FaultFilter::Roll() {
   return std::uniform_real_distribution<double>(0.0, 100.0)(random_);
 }
 
-FilterStatus FaultFilter::OnRequest(RequestCall& call, uint32_t& note) {
-  const bool abort = config_.abort_percent > 0 && Roll() < config_.abort_percent;
-  const bool delay = !abort && config_.delay_percent > 0 && config_.delay_ms > 0 &&
-                     Roll() < config_.delay_percent;
+void FaultFilter::Count(bool abort, bool delay) {
   pending_->Update([&](v1::RequestStats& stats) {
     stats.set_requests(stats.requests() + 1);
     if (abort) {
@@ -51,22 +48,57 @@ FilterStatus FaultFilter::OnRequest(RequestCall& call, uint32_t& note) {
     }
     if (delay) ++(*stats.mutable_counters())["injected_delay"];
   });
+}
+
+void FaultFilter::Abort(RequestCall& call) const {
+  call.markers.push_back(CallbackMarker("fault-inject", name_, "abort",
+                                        absl::StrCat("status ", config_.abort_status)));
+  call.AddMarker("Middlepipe-Short-Circuit", name_);
+  call.response.Clear();
+  call.response.set_status(config_.abort_status);  // handed to the app as the answer
+  call.response.set_body(absl::StrCat("fault injected by ", name_, "\n"));
+  for (const v1::Header& marker : call.markers) *call.response.add_headers() = marker;
+}
+
+v1::Header FaultFilter::DelayMarker() const {
+  return CallbackMarker("fault-inject", name_, "delay", absl::StrCat(config_.delay_ms, " ms"));
+}
+
+FilterStatus FaultFilter::OnRequest(RequestCall& call, uint32_t& note) {
+  const bool abort = config_.abort_percent > 0 && Roll() < config_.abort_percent;
+  const bool delay = !abort && config_.delay_percent > 0 && config_.delay_ms > 0 &&
+                     Roll() < config_.delay_percent;
+  Count(abort, delay);
   if (abort) {
-    call.markers.push_back(CallbackMarker("fault-inject", name_, "abort",
-                                          absl::StrCat("status ", config_.abort_status)));
-    call.AddMarker("Middlepipe-Short-Circuit", name_);
-    call.response.Clear();
-    call.response.set_status(config_.abort_status);  // handed to the app as the answer
-    call.response.set_body(absl::StrCat("fault injected by ", name_, "\n"));
-    for (const v1::Header& marker : call.markers) *call.response.add_headers() = marker;
+    Abort(call);
     return FilterStatus::kRespond;
   }
   if (delay) {
     call.delay_ms = std::max(call.delay_ms, config_.delay_ms);
-    call.markers.push_back(
-        CallbackMarker("fault-inject", name_, "delay", absl::StrCat(config_.delay_ms, " ms")));
+    call.markers.push_back(DelayMarker());
   }
   return FilterStatus::kContinue;
+}
+
+FastPathPlan FaultFilter::CompileFastPath(FastPathContext& /*context*/) {
+  RequestCall aborted;
+  Abort(aborted);
+  fastpath::Step step;
+  step.kind = fastpath::Step::Kind::kFault;
+  step.markers = ToHeaderList(aborted.markers);
+  step.response.status = aborted.response.status();
+  step.response.body = aborted.response.body();  // no headers of its own: only the markers
+  step.abort_percent = config_.abort_percent;
+  step.delay_percent = config_.delay_percent;
+  step.delay_ms = config_.delay_ms;
+  const v1::Header delay = DelayMarker();
+  step.delay_markers = {{delay.name(), delay.value()}};
+  return {true, std::numeric_limits<int64_t>::max(), std::move(step)};
+}
+
+uint32_t FaultFilter::OnFastPathRequest(bool answered, uint8_t choice) {
+  Count(answered, !answered && choice == kDelayedChoice);
+  return 0;
 }
 
 void FaultFilter::AdoptState(RequestFilter& previous) {

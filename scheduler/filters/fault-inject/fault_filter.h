@@ -36,12 +36,22 @@ class FaultFilter final : public RequestFilter {
 
   FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
   bool MayMarkResponse(uint32_t note) const override { return false; }
+  // Always decidable in-process: the client core rolls the same percentages.
+  FastPathPlan CompileFastPath(FastPathContext& context) override;
+  uint32_t OnFastPathRequest(bool answered, uint8_t choice) override;
   void AdoptState(RequestFilter& previous) override;
   void TakeReport(v1::Report& report) override;
 
  private:
+  // The client core's choice for a call it delayed.
+  static constexpr uint8_t kDelayedChoice = 1;
+
   // A uniform number in [0, 100).
   double Roll();
+  void Count(bool abort, bool delay);
+  // Answers `call` with the abort response and its markers.
+  void Abort(RequestCall& call) const;
+  v1::Header DelayMarker() const;
 
   const std::string name_;
   const FaultConfig config_;

@@ -38,9 +38,10 @@ FilterStatus MonitorFilter::OnRequest(RequestCall& call, uint32_t& note) {
   return FilterStatus::kContinue;
 }
 
-void MonitorFilter::OnFastPathRequest(bool answered) {
+uint32_t MonitorFilter::OnFastPathRequest(bool answered, uint8_t /*choice*/) {
   std::lock_guard<std::mutex> lock(counts_->mu);
   counts_->pending.set_requests(counts_->pending.requests() + 1);
+  return 0;
 }
 
 void MonitorFilter::OnResponse(RequestCall& call, uint32_t note) {

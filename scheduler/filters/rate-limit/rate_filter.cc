@@ -128,12 +128,6 @@ absl::StatusOr<std::unique_ptr<RequestFilter>> RateFilter::Create(const FilterSp
   return std::make_unique<RateFilter>(context.spec.middlepipe(), *config, context.clock);
 }
 
-RateFilter::RateFilter(std::string name, RateConfig config, Clock clock)
-    : name_(std::move(name)),
-      config_(std::move(config)),
-      clock_(std::move(clock)),
-      state_(std::make_shared<RateState>()) {}
-
 RateFilter::~RateFilter() = default;
 
 namespace {
@@ -157,6 +151,21 @@ std::string KeyOf(const RequestCall& call, const std::string& header) {
 }
 
 }  // namespace
+
+RateFilter::RateFilter(std::string name, RateConfig config, Clock clock)
+    : name_(std::move(name)),
+      config_(std::move(config)),
+      clock_(std::move(clock)),
+      state_(std::make_shared<RateState>()) {
+  if (!config_.key_header.empty()) return;
+  // The one bucket exists from the start, as the fast path's does (its first compile
+  // makes it): aggregator decisions before the first call then retune it the same way on
+  // both paths, and a shrinking share keeps no more tokens than it allows.
+  const int64_t now = clock_();
+  std::lock_guard<std::mutex> lock(state_->mu);
+  const auto [rate, burst] = EffectiveRate(config_, *state_, now);
+  state_->Bucket("", rate, burst, config_.max_keys, now);
+}
 
 FilterStatus RateFilter::OnRequest(RequestCall& call, uint32_t& note) {
   const int64_t now = clock_();
@@ -218,13 +227,13 @@ FastPathPlan RateFilter::CompileFastPath(FastPathContext& context) {
   step.response.status = 429;
   step.response.raise = true;
   step.response.body = LimitedBody(detail);
-  step.response.headers = step.markers;  // the client core puts Retry-After in front
+  // No headers of its own: the client core puts Retry-After in front of the markers.
   // A cluster share holds while its lease does; then OnRequest falls back to limit/instances.
   const bool live = config_.cluster_scope && state.Live(now);
   return {true, live ? state.lease_until_ms : std::numeric_limits<int64_t>::max(), std::move(step)};
 }
 
-void RateFilter::OnFastPathRequest(bool answered) {
+uint32_t RateFilter::OnFastPathRequest(bool answered, uint8_t /*choice*/) {
   std::lock_guard<std::mutex> lock(state_->mu);
   RateState& state = *state_;
   state.pending.set_requests(state.pending.requests() + 1);
@@ -232,6 +241,7 @@ void RateFilter::OnFastPathRequest(bool answered) {
     state.pending.set_short_circuited(state.pending.short_circuited() + 1);
     ++(*state.pending.mutable_counters())["limited"];
   }
+  return 0;
 }
 
 void RateFilter::OnDecision(const v1::Decision& decision) {

@@ -138,6 +138,22 @@ TEST_F(RateFilterTest, BucketsFollowANewShareAtOnce) {
   EXPECT_TRUE(Admitted(*filter));
 }
 
+// Shares the aggregator gives before the app's first call shape the bucket as they do
+// the fast path's (which exists from the first compile): a share with room for one token
+// leaves one, even when a roomier share follows at the same moment. Found by the fast
+// path's property test, where the two paths disagreed after such decisions.
+TEST_F(RateFilterTest, SharesBeforeTheFirstCallShapeTheBucketAsOnTheFastPath) {
+  auto filter = Make(Config(20, 4, /*cluster=*/true));
+  filter->OnDecision(Budget(1, 27, 0, 2));  // room for 1 token
+  filter->OnDecision(Budget(2, 21, 3, 2));  // room for 3, but the 2 taken away are not back
+  EXPECT_TRUE(Admitted(*filter));
+  EXPECT_FALSE(Admitted(*filter)) << "no time passed, so no token came back";
+  now_ += 1000;
+  EXPECT_TRUE(Admitted(*filter));
+  EXPECT_TRUE(Admitted(*filter));
+  EXPECT_TRUE(Admitted(*filter));
+}
+
 TEST_F(RateFilterTest, KeysHaveTheirOwnBucketsInABoundedTable) {
   RateConfig config = Config(1, 0);
   config.key_header = "X-Tenant";

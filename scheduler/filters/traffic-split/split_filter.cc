@@ -1,6 +1,7 @@
 #include "scheduler/filters/traffic-split/split_filter.h"
 
 #include <cmath>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -8,29 +9,6 @@
 
 namespace middlepipe::scheduler::traffic_split {
 namespace {
-
-// A hash that is the same in every process and on every machine, so all instances of an
-// app send a sticky key to the same route (std::hash and absl::Hash are seeded per
-// process). FNV-1a over the route's service and the key, then the splitmix64 finalizer
-// to spread FNV's weak low bits over the whole word.
-uint64_t StableHash(absl::string_view service, absl::string_view key) {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  auto mix_in = [&hash](absl::string_view bytes) {
-    for (unsigned char byte : bytes) {
-      hash ^= byte;
-      hash *= 0x100000001b3ull;
-    }
-  };
-  mix_in(service);
-  mix_in(absl::string_view("\xff", 1));  // no service name contains it: "ab"+"c" != "a"+"bc"
-  mix_in(key);
-  hash ^= hash >> 30;
-  hash *= 0xbf58476d1ce4e5b9ull;
-  hash ^= hash >> 27;
-  hash *= 0x94d049bb133111ebull;
-  hash ^= hash >> 31;
-  return hash;
-}
 
 constexpr uint32_t kNotRouted = 0;
 
@@ -76,26 +54,6 @@ absl::StatusOr<SplitConfig> ParseSplitConfig(
   return config;
 }
 
-std::optional<size_t> StickyRoute(const std::vector<Route>& routes,
-                                  const std::vector<bool>& reachable, absl::string_view key) {
-  // Weighted rendezvous hashing: each route draws u in (0, 1) from the key; the highest
-  // -weight / ln(u) wins, which happens with probability weight / sum of weights. Raising
-  // one route's weight raises only its own scores, so keys move onto it and none off it.
-  std::optional<size_t> best;
-  double best_score = 0;
-  for (size_t i = 0; i < routes.size(); ++i) {
-    if (!reachable[i]) continue;
-    const double u =
-        (static_cast<double>(StableHash(routes[i].service, key) >> 11) + 0.5) * 0x1.0p-53;
-    const double score = -routes[i].weight / std::log(u);
-    if (!best || score > best_score) {
-      best = i;
-      best_score = score;
-    }
-  }
-  return best;
-}
-
 absl::StatusOr<std::unique_ptr<RequestFilter>> SplitFilter::Create(const FilterSpecContext& context) {
   absl::StatusOr<SplitConfig> config =
       ParseSplitConfig(context.spec.config_json(), context.spec.referenced_services());
@@ -108,34 +66,11 @@ SplitFilter::SplitFilter(std::string own_service, SplitConfig config, uint64_t s
   for (const Route& route : config_.routes) {
     const bool reachable =
         route.weight > 0 && (route.service == own_service_ || !route.endpoints.empty());
-    reachable_.push_back(reachable);
-    if (reachable) reachable_weight_ += route.weight;
+    weights_.push_back({route.service, route.weight, reachable});
   }
 }
 
-std::optional<size_t> SplitFilter::RandomRoute() {
-  if (reachable_weight_ <= 0) return std::nullopt;
-  double roll = std::uniform_real_distribution<double>(0.0, reachable_weight_)(random_);
-  std::optional<size_t> last;
-  for (size_t i = 0; i < config_.routes.size(); ++i) {
-    if (!reachable_[i]) continue;
-    last = i;
-    if (roll < config_.routes[i].weight) return i;
-    roll -= config_.routes[i].weight;
-  }
-  return last;  // rounding left a sliver past the last route
-}
-
-FilterStatus SplitFilter::OnRequest(RequestCall& call, uint32_t& note) {
-  std::optional<std::string> key;
-  if (!config_.sticky_header.empty()) key = call.RequestHeader(config_.sticky_header);
-  std::optional<size_t> chosen;
-  if (key.has_value()) {
-    chosen = StickyRoute(config_.routes, reachable_, *key);
-  } else {
-    std::lock_guard<std::mutex> lock(mu_);
-    chosen = RandomRoute();
-  }
+void SplitFilter::Count(std::optional<size_t> chosen) {
   const std::string counter =
       chosen.has_value() ? absl::StrCat("route:", config_.routes[*chosen].service)
                          : "unroutable";  // it goes to the chain's own service
@@ -143,6 +78,19 @@ FilterStatus SplitFilter::OnRequest(RequestCall& call, uint32_t& note) {
     stats.set_requests(stats.requests() + 1);
     ++(*stats.mutable_counters())[counter];
   });
+}
+
+FilterStatus SplitFilter::OnRequest(RequestCall& call, uint32_t& note) {
+  std::optional<std::string> key;
+  if (!config_.sticky_header.empty()) key = call.RequestHeader(config_.sticky_header);
+  std::optional<size_t> chosen;
+  if (key.has_value()) {
+    chosen = fastpath::StickyRoute(weights_, *key);
+  } else {
+    std::lock_guard<std::mutex> lock(mu_);
+    chosen = fastpath::WeightedRoute(weights_, std::uniform_real_distribution<double>(0.0, 1.0)(random_));
+  }
+  Count(chosen);
   if (!chosen.has_value()) {
     note = kNotRouted;
     return FilterStatus::kContinue;
@@ -157,6 +105,29 @@ FilterStatus SplitFilter::OnRequest(RequestCall& call, uint32_t& note) {
     call.destination_endpoints.clear();
   }
   return FilterStatus::kContinue;
+}
+
+FastPathPlan SplitFilter::CompileFastPath(FastPathContext& /*context*/) {
+  fastpath::Step step;
+  step.kind = fastpath::Step::Kind::kRoute;
+  step.sticky_header = config_.sticky_header;
+  step.routes = weights_;
+  for (const Route& route : config_.routes) {
+    fastpath::RouteTarget& target = step.targets.emplace_back();
+    target.own = route.service == own_service_;
+    for (const v1::Endpoint& endpoint : route.endpoints) {
+      target.endpoints.emplace_back(endpoint.host(), endpoint.port());
+    }
+  }
+  return {true, std::numeric_limits<int64_t>::max(), std::move(step)};
+}
+
+uint32_t SplitFilter::OnFastPathRequest(bool /*answered*/, uint8_t choice) {
+  // choice: the route + 1, 0 for none reachable; the same as OnRequest's note.
+  std::optional<size_t> chosen;
+  if (choice != kNotRouted && choice <= config_.routes.size()) chosen = choice - 1;
+  Count(chosen);
+  return chosen.has_value() ? choice : kNotRouted;
 }
 
 void SplitFilter::OnResponse(RequestCall& call, uint32_t note) {

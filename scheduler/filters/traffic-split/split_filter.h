@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "clients/cpp/fastpath/route_choice.h"
 #include "scheduler/pending_stats.h"
 #include "scheduler/request_filter.h"
 
@@ -46,11 +47,6 @@ absl::StatusOr<SplitConfig> ParseSplitConfig(
     const std::string& config_json,
     const google::protobuf::RepeatedPtrField<v1::ServiceEndpoints>& referenced);
 
-// The route a sticky `key` goes to among `routes` with positive weight and endpoints or
-// the chain's own service (`reachable`); nullopt when none is. The same on every machine.
-std::optional<size_t> StickyRoute(const std::vector<Route>& routes,
-                                  const std::vector<bool>& reachable, absl::string_view key);
-
 class SplitFilter final : public RequestFilter {
  public:
   static absl::StatusOr<std::unique_ptr<RequestFilter>> Create(const FilterSpecContext& context);
@@ -62,18 +58,20 @@ class SplitFilter final : public RequestFilter {
   FilterStatus OnRequest(RequestCall& call, uint32_t& note) override;
   void OnResponse(RequestCall& call, uint32_t note) override;
   bool MayMarkResponse(uint32_t note) const override { return false; }
+  // Always decidable in-process: the client core picks by the same rules
+  // (fastpath/route_choice.h) from the same weights.
+  FastPathPlan CompileFastPath(FastPathContext& context) override;
+  uint32_t OnFastPathRequest(bool answered, uint8_t choice) override;
   void AdoptState(RequestFilter& previous) override;
   void TakeReport(v1::Report& report) override;
 
  private:
-  // A weighted random reachable route, or nullopt when none is.
-  std::optional<size_t> RandomRoute();  // mu_ held
+  void Count(std::optional<size_t> chosen);
 
   const std::string own_service_;
   const SplitConfig config_;
-  // Per route: it has a positive weight and somewhere to send to.
-  std::vector<bool> reachable_;
-  double reachable_weight_ = 0;
+  // Per route: its weight, and whether it has a positive weight and somewhere to send to.
+  std::vector<fastpath::RouteWeight> weights_;
 
   std::mutex mu_;
   std::mt19937_64 random_;  // mu_
