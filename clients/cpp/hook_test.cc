@@ -1,5 +1,6 @@
 #include "clients/cpp/hook.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <limits>
 #include <sstream>
@@ -129,6 +130,58 @@ TEST(HookTest, DecidesFromTheSegmentWithoutTheSocket) {
   ASSERT_EQ(fired.size(), 1u);
   EXPECT_EQ(fired[0].event, "open");
   EXPECT_EQ(log.str(), "") << "the socket was asked, or the fast path complained";
+}
+
+// A sticky split and a delay decided in-process: the hook waits, sends where the split
+// chose (by the request's header), reports the wait in the latency and the route to the
+// agent.
+TEST(HookTest, RoutesAndDelaysFromTheSegment) {
+  const std::string path = TempPath("hook-route.shm");
+  fastpath::Step slow;
+  slow.kind = fastpath::Step::Kind::kFault;
+  slow.filter_index = 0;
+  slow.delay_percent = 100;
+  slow.delay_ms = 20;
+  slow.delay_markers = {{"Middlepipe-Callback", "fault-inject; name=\"slow\"; event=delay"}};
+  fastpath::Step split;
+  split.kind = fastpath::Step::Kind::kRoute;
+  split.filter_index = 1;
+  split.sticky_header = "x-user";
+  split.routes = {{"orders", 1, true}, {"orders-v2", 1, true}};
+  split.targets = {{true, {}}, {false, {{"10.9.9.9", 8081}}}};
+  std::unique_ptr<fastpath::Segment> segment = PublishOrders(path, {slow, split});
+  std::ostringstream log;
+  HookOptions options;
+  options.socket_path = "/nonexistent/agent.sock";
+  options.shm_path = path;
+  options.log = &log;
+  Hook hook(options);
+  std::vector<Destination> sent_to;
+  auto send = [&](const Destination& to, const HttpRequest&) {
+    sent_to.push_back(to);
+    HttpResponse ok;
+    ok.status = 200;
+    return ok;
+  };
+  for (int user = 0; user < 16; ++user) {
+    HttpRequest request;
+    request.headers = {{"X-User", "u" + std::to_string(user)}};
+    const auto started = std::chrono::steady_clock::now();
+    HttpResponse response = hook.Call("orders", request, send);
+    EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(20));
+    EXPECT_EQ(response.Header("Middlepipe-Callback"), "fault-inject; name=\"slow\"; event=delay");
+    const size_t route = *fastpath::StickyRoute(split.routes, "u" + std::to_string(user));
+    ASSERT_EQ(sent_to.size(), static_cast<size_t>(user) + 1);
+    EXPECT_EQ(sent_to.back().service, route == 1 ? "orders-v2" : "orders");
+    EXPECT_EQ(sent_to.back().endpoints.size(), route == 1 ? 1u : 0u);
+    std::vector<fastpath::ObservationData> observed;
+    segment->Drain([&](const fastpath::ObservationData& data) { observed.push_back(data); });
+    ASSERT_EQ(observed.size(), 1u);
+    EXPECT_GE(observed[0].latency_us, 20'000u) << "the delay counts as the service's";
+    EXPECT_EQ(observed[0].choices[1], route + 1);
+  }
+  EXPECT_EQ(hook.fast_path()->asked(), 0u);
+  EXPECT_EQ(log.str(), "");
 }
 
 // Same verdict with the fast path turned off: the socket is asked (and, absent, fails open).

@@ -18,6 +18,7 @@ from typing import List, Optional, Tuple
 ABI_VERSION = 1
 _log = logging.getLogger("middlepipe")
 NO_CHAIN, CONTINUE, RESPOND, ASK_AGENT = 0, 1, 2, 3
+APPLIES_DELAY_AND_DESTINATION = 1
 
 
 def _lines(text: bytes) -> List[Tuple[str, str]]:
@@ -52,7 +53,9 @@ def _load(explicit: Optional[str]) -> Optional[ctypes.CDLL]:
     return None
 
 
-def _declare(library: ctypes.CDLL) -> None:
+def _declare(library: ctypes.CDLL) -> bool:
+    """Declares the C ABI's signatures; whether the library has mp_on_request_with (and
+    so can route and delay in-process)."""
     p, u32, u64 = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64
     signatures = {
         "mp_client_open": (p, [ctypes.c_char_p]),
@@ -68,10 +71,22 @@ def _declare(library: ctypes.CDLL) -> None:
         "mp_call_body": (ctypes.POINTER(ctypes.c_char), [p, ctypes.POINTER(ctypes.c_size_t)]),
         "mp_client_dropped": (u64, [p]),
     }
+    # Additions to ABI version 1 (an older library lacks them; then chains with a
+    # fault-inject or traffic-split ask the socket).
+    optional = {
+        "mp_on_request_with": (p, [p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]),
+        "mp_call_delay_ms": (u32, [p]),
+        "mp_call_destination": (ctypes.c_char_p, [p]),
+        "mp_call_endpoints": (ctypes.c_char_p, [p]),
+    }
+    routes = all(hasattr(library, name) for name in optional)
+    if routes:
+        signatures.update(optional)
     for name, (result, arguments) in signatures.items():
         function = getattr(library, name)
         function.restype = result
         function.argtypes = arguments
+    return routes
 
 
 class Answer:
@@ -86,23 +101,53 @@ class Answer:
         self.body = body
 
 
+class Send:
+    """A call the fast path let through: report it with `call`; add `markers` to the
+    response; wait `delay_ms` first (an injected fault) and send it to `destination` at
+    one of `endpoints` when set (a traffic split)."""
+
+    def __init__(self, call, markers, delay_ms=0, destination="", endpoints=()) -> None:
+        self.call = call
+        self.markers = markers
+        self.delay_ms = delay_ms
+        self.destination = destination
+        self.endpoints = list(endpoints)
+
+
 class FastPath:
     """One process's client core. Thread-safe (the library is)."""
 
-    def __init__(self, library: ctypes.CDLL, segment_path: str) -> None:
+    def __init__(self, library: ctypes.CDLL, segment_path: str, routes: bool = False) -> None:
         self._library = library
+        self._routes = routes
         self._client = library.mp_client_open(segment_path.encode())
         if not self._client:
             raise MemoryError("mp_client_open")
         self.segment_path = segment_path
 
-    def on_request(self, service: str):
-        """(action, detail): CONTINUE with (call, markers) to report through on_response;
-        RESPOND with an Answer; NO_CHAIN and ASK_AGENT with None."""
+    def on_request(self, service: str, headers=()):
+        """(action, detail): CONTINUE with a Send, whose call goes to on_response; RESPOND
+        with an Answer; NO_CHAIN and ASK_AGENT with None. `headers`: the request's (name,
+        value) pairs, which a sticky traffic split reads."""
         action = ctypes.c_int(ASK_AGENT)
-        call = self._library.mp_on_request(self._client, service.encode(), ctypes.byref(action))
+        library = self._library
+        if self._routes:
+            text = "".join(f"{name}: {value}\r\n" for name, value in headers)
+            call = library.mp_on_request_with(self._client, service.encode(), text.encode("utf-8", "replace"),
+                                              APPLIES_DELAY_AND_DESTINATION, ctypes.byref(action))
+        else:
+            call = library.mp_on_request(self._client, service.encode(), ctypes.byref(action))
         if action.value == CONTINUE:
-            return CONTINUE, (call, _lines(self._library.mp_call_markers(call) or b""))
+            markers = _lines(library.mp_call_markers(call) or b"")
+            if not self._routes:
+                return CONTINUE, Send(call, markers)
+            endpoints = []
+            for line in (library.mp_call_endpoints(call) or b"").decode().split("\n"):
+                host, _, port = line.rpartition(":")
+                if host and port.isdigit():
+                    endpoints.append((host, int(port)))
+            return CONTINUE, Send(call, markers, library.mp_call_delay_ms(call),
+                                  (library.mp_call_destination(call) or b"").decode(), endpoints)
         if action.value == RESPOND:
             try:
                 length = ctypes.c_size_t(0)
@@ -134,5 +179,5 @@ def open_fast_path(socket_path: str) -> Optional[FastPath]:
     library = _load(os.environ.get("MP_CLIENT_LIBRARY"))
     if library is None:
         return None
-    _declare(library)
-    return FastPath(library, os.environ.get("MP_AGENT_SHM") or socket_path + ".shm")
+    routes = _declare(library)
+    return FastPath(library, os.environ.get("MP_AGENT_SHM") or socket_path + ".shm", routes)

@@ -95,13 +95,13 @@ class MiddlepipeAdapter(HTTPAdapter):
         if service is None:
             return super().send(request, **kwargs)
         if self.fast_path is not None:
-            action, detail = self.fast_path.on_request(service)
+            action, detail = self.fast_path.on_request(service, list(request.headers.items()))
             if action == _fastpath.NO_CHAIN:
                 return super().send(request, **kwargs)
             if action == _fastpath.RESPOND:
                 return self._respond(request, detail.markers, detail)
             if action == _fastpath.CONTINUE:
-                return self._send_fast(request, detail, kwargs)
+                return self._send_fast(request, service, detail, kwargs)
         parts = urlsplit(request.url or "")
         path = parts.path or "/"
         if parts.query:
@@ -121,18 +121,8 @@ class MiddlepipeAdapter(HTTPAdapter):
             request.headers.pop(name, None)
         for name, value in verdict.set_headers:
             request.headers[name] = value
-        if verdict.destination_service and verdict.destination_service != service:
-            if not verdict.destination_endpoints:
-                raise requests.exceptions.ConnectionError(
-                    f"middlepipe: no endpoint of {verdict.destination_service} is reachable", request=request)
-            with self._turn_lock:
-                turn = next(self._turn)
-            host, port = verdict.destination_endpoints[turn % len(verdict.destination_endpoints)]
-            request.url = _with_endpoint(request.url or "", host, port)
-
-        started = time.monotonic()
-        if verdict.delay_ms:  # an injected delay stands for a slow service: it counts in latency
-            time.sleep(verdict.delay_ms / 1000.0)
+        self._route(request, service, verdict.destination_service, verdict.destination_endpoints)
+        started = self._delay(verdict.delay_ms)
         try:
             response = super().send(request, **kwargs)
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
@@ -142,12 +132,40 @@ class MiddlepipeAdapter(HTTPAdapter):
         markers += self._report(verdict, response.status_code, started, len(response.content or b""), "")
         return self._mark(response, markers)
 
-    def _send_fast(self, request: requests.PreparedRequest, detail, kwargs) -> requests.Response:
+    def _route(self, request: requests.PreparedRequest, service: str, destination: str, endpoints) -> None:
+        """Points the request at `destination` (a traffic split's choice), one of its
+        endpoints in turn; nothing when it is the service asked for."""
+        if not destination or destination == service:
+            return
+        if not endpoints:
+            raise requests.exceptions.ConnectionError(
+                f"middlepipe: no endpoint of {destination} is reachable", request=request)
+        with self._turn_lock:
+            turn = next(self._turn)
+        host, port = endpoints[turn % len(endpoints)]
+        request.url = _with_endpoint(request.url or "", host, port)
+
+    @staticmethod
+    def _delay(delay_ms: int) -> float:
+        """Waits an injected delay; the call's start, from before it: the delay stands for
+        a slow service and counts in the latency reported."""
+        started = time.monotonic()
+        if delay_ms:
+            time.sleep(delay_ms / 1000.0)
+        return started
+
+    def _send_fast(self, request: requests.PreparedRequest, service: str, detail: _fastpath.Send,
+                   kwargs) -> requests.Response:
         """A call the fast path let through: sent, its outcome into the segment's ring."""
-        call, markers = detail
+        call, markers = detail.call, detail.markers
         body = request.body or b""
         request_bytes = len(body) if isinstance(body, (bytes, str)) else 0
-        started = time.monotonic()
+        try:
+            self._route(request, service, detail.destination, detail.endpoints)
+        except BaseException:
+            self.fast_path.on_response(call, 0, 0, request_bytes, 0)
+            raise
+        started = self._delay(detail.delay_ms)
         try:
             response = super().send(request, **kwargs)
         except BaseException:

@@ -52,6 +52,13 @@ class Stack:
                               "--token-file", token_file, "--socket", self.socket], "running epoch 0")
         self.mp("register-service", "orders", f"127.0.0.1:{self.service_port}")
 
+    def start_service(self, name: str) -> int:
+        """Another sample service, registered as `name`; its port."""
+        line = self._start(name, [binary("service"), "--listen", "127.0.0.1:0"], "listening on")
+        port = int(re.search(r":(\d+)\s*$", line).group(1))
+        self.mp("register-service", name, f"127.0.0.1:{port}")
+        return port
+
     def _start(self, name: str, argv: List[str], ready: str, timeout: float = 30) -> str:
         log = os.path.join(self.directory, f"{name}.log")
         self._logs.append(log)
@@ -83,9 +90,10 @@ class Stack:
         import requests
         requests.post(self.service_url(f"/control/fail?on={1 if failing else 0}"), data="", timeout=5)
 
-    def service_calls(self) -> int:
+    def service_calls(self, port: Optional[int] = None) -> int:
         import requests
-        return requests.get(self.service_url("/control/stats"), timeout=5).json()["calls"]
+        url = f"http://127.0.0.1:{port or self.service_port}/control/stats"
+        return requests.get(url, timeout=5).json()["calls"]
 
     def log(self, name: str) -> str:
         with open(os.path.join(self.directory, f"{name}.log")) as f:

@@ -95,3 +95,34 @@ def test_rate_limit_verdicts_are_the_same_on_both_paths(stack):
     stack.close()  # the agent's last line counts what the fast path decided
     decided = re.search(r"and (\d+) on the fast path", stack.log("agent"))
     assert decided is not None and int(decided.group(1)) == 4, stack.log("agent")
+
+
+def test_split_and_delay_are_the_same_on_both_paths(stack):
+    """A sticky traffic split and an injected delay, decided in-process by the fast path
+    and by the agent over the socket: each user goes to the same service either way, every
+    call is delayed and says so, and the agent counts the fast path's calls."""
+    v2_port = stack.start_service("orders-v2")
+    stack.mp("create-middlepipe", "fault-inject", "orders-slow", "-c", '{"delay_percent":100,"delay_ms":30}')
+    stack.mp("create-middlepipe", "traffic-split", "orders-canary", "-c",
+             '{"sticky_header":"x-user","routes":[{"service":"orders","weight":1},{"service":"orders-v2","weight":1}]}')
+    stack.mp("bind-middlepipe", "orders-slow", "web", "orders")
+    assert "applied to 1/1 instances" in stack.mp("bind-middlepipe", "orders-canary", "web", "orders")
+    fast, asking = session_for(stack, True), session_for(stack, False)
+    routes = {}
+    for user in range(12):
+        for path, session in (("fast", fast), ("socket", asking)):
+            before = stack.service_calls(v2_port)
+            started = time.monotonic()
+            response = session.get(stack.service_url(), headers={"X-User": f"user-{user}"})
+            elapsed = time.monotonic() - started
+            assert response.status_code == 200
+            assert elapsed >= 0.03, f"{path}: the delay was not applied ({elapsed:.3f} s)"
+            assert 'event=delay' in response.headers.get("Middlepipe-Callback", ""), response.headers
+            routes.setdefault(user, []).append(stack.service_calls(v2_port) - before)
+    assert all(len(set(seen)) == 1 for seen in routes.values()), routes
+    to_v2 = sum(seen[0] for seen in routes.values())
+    assert 0 < to_v2 < 12, f"a 50/50 split sent {to_v2} of 12 users to orders-v2"
+    if os.environ.get("MP_CLIENT_LIBRARY"):
+        stack.close()
+        decided = re.search(r"and (\d+) on the fast path", stack.log("agent"))
+        assert decided is not None and int(decided.group(1)) == 12, stack.log("agent")

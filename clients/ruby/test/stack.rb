@@ -49,16 +49,24 @@ class Stack
     out
   end
 
-  def url(path = "/orders")
-    URI("http://127.0.0.1:#{@service_port}#{path}")
+  def url(path = "/orders", port = @service_port)
+    URI("http://127.0.0.1:#{port}#{path}")
+  end
+
+  # Another sample service, registered as name; its port.
+  def start_service(name)
+    line = start(name.to_sym, [Stack.binary(:service), "--listen", "127.0.0.1:0"], "listening on")
+    port = line[/:(\d+)\s*\z/, 1].to_i
+    mp("register-service", name, "127.0.0.1:#{port}")
+    port
   end
 
   def failing=(on)
     unhooked { Net::HTTP.post(url("/control/fail?on=#{on ? 1 : 0}"), "") }
   end
 
-  def service_calls
-    unhooked { JSON.parse(Net::HTTP.get(url("/control/stats")))["calls"] }
+  def service_calls(port = @service_port)
+    unhooked { JSON.parse(Net::HTTP.get(url("/control/stats", port)))["calls"] }
   end
 
   # The test's own control calls to the service are not the app's: no middlepipe.

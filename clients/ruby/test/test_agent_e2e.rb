@@ -52,6 +52,40 @@ class AgentEndToEndTest < Minitest::Test
     assert_match(/and 4 on the fast path/, @stack.stop(:agent))
   end
 
+  # A sticky traffic split and an injected delay, decided in-process and over the socket:
+  # each user goes to the same service either way, every call is delayed and says so, and
+  # the agent counts the fast path's calls.
+  def test_split_and_delay_are_the_same_on_both_paths
+    v2_port = @stack.start_service("orders-v2")
+    @stack.mp("create-middlepipe", "fault-inject", "orders-slow", "-c", '{"delay_percent":100,"delay_ms":30}')
+    @stack.mp("create-middlepipe", "traffic-split", "orders-canary", "-c",
+              '{"sticky_header":"x-user","routes":[{"service":"orders","weight":1},{"service":"orders-v2","weight":1}]}')
+    @stack.mp("bind-middlepipe", "orders-slow", "web", "orders")
+    assert_includes @stack.mp("bind-middlepipe", "orders-canary", "web", "orders"), "applied to 1/1 instances"
+    services = { "127.0.0.1:#{@stack.service_port}" => "orders" }
+    hooks = [true, false].map do |fast_path|
+      Faraday.new("http://127.0.0.1:#{@stack.service_port}") do |f|
+        f.use Middlepipe::FaradayMiddleware, socket_path: @stack.socket, services: services, fast_path: fast_path
+      end
+    end
+    routes = 12.times.map do |user|
+      hooks.map do |faraday|
+        before = @stack.service_calls(v2_port)
+        started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        response = faraday.get("/orders", nil, { "X-User" => "user-#{user}" })
+        elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+        assert_equal 200, response.status
+        assert_operator elapsed, :>=, 0.03, "the delay was not applied"
+        assert_match(/event=delay/, response.headers["Middlepipe-Callback"].to_s)
+        @stack.service_calls(v2_port) - before
+      end
+    end
+    assert(routes.all? { |fast, socket| fast == socket }, routes.inspect)
+    to_v2 = routes.sum(&:first)
+    assert_includes 1..11, to_v2, "a 50/50 split sent #{to_v2} of 12 users to orders-v2"
+    assert_match(/and 12 on the fast path/, @stack.stop(:agent)) if ENV["MP_CLIENT_LIBRARY"]
+  end
+
   private
 
   def breaker_opens(fast_path:)

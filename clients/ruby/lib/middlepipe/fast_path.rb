@@ -37,6 +37,16 @@ module Middlepipe
       "mp_call_body" => [[P, P], P],
       "mp_client_dropped" => [[P], U64]
     }.freeze
+    # Additions to ABI version 1: with them the library routes and delays in-process; an
+    # older library lacks them, and chains with a fault-inject or traffic-split ask the
+    # socket.
+    ROUTING_SIGNATURES = {
+      "mp_on_request_with" => [[P, P, P, Fiddle::TYPE_INT, P], P],
+      "mp_call_delay_ms" => [[P], U32],
+      "mp_call_destination" => [[P], P],
+      "mp_call_endpoints" => [[P], P]
+    }.freeze
+    APPLIES_DELAY_AND_DESTINATION = 1
 
     # The fast path beside the agent at socket_path ($MP_AGENT_SHM, else the socket path
     # + ".shm", where the agent puts it), or nil when the library is not found.
@@ -51,6 +61,7 @@ module Middlepipe
         functions = SIGNATURES.to_h do |name, (arguments, result)|
           [name, Fiddle::Function.new(library[name], arguments, result)]
         end
+        functions.merge!(routing_functions(library))
         version = functions["mp_abi_version"].call
         return functions if version == ABI_VERSION
 
@@ -64,6 +75,14 @@ module Middlepipe
       nil
     end
 
+    def self.routing_functions(library)
+      ROUTING_SIGNATURES.to_h do |name, (arguments, result)|
+        [name, Fiddle::Function.new(library[name], arguments, result)]
+      end
+    rescue Fiddle::DLError
+      {}
+    end
+
     attr_reader :segment_path
 
     def initialize(functions, segment_path)
@@ -73,14 +92,20 @@ module Middlepipe
       raise NoMemoryError, "mp_client_open" if @client.null?
     end
 
-    # The verdict for a call to service: a Verdict, or nil when the agent must be asked.
-    def before(service)
+    # The verdict for a call to service with the request's headers ([name, value] pairs,
+    # which a sticky traffic split reads): a Verdict, or nil when the agent must be asked.
+    def before(service, headers = [])
       action = Fiddle::Pointer.malloc(Fiddle::SIZEOF_INT, Fiddle::RUBY_FREE)
       action[0, Fiddle::SIZEOF_INT] = [ASK_AGENT].pack("i")
-      call = @f["mp_on_request"].call(@client, "#{service}\0", action)
+      call = if @f.key?("mp_on_request_with")
+               text = headers.map { |name, value| "#{name}: #{value}\r\n" }.join
+               @f["mp_on_request_with"].call(@client, "#{service}\0", "#{text}\0", APPLIES_DELAY_AND_DESTINATION, action)
+             else
+               @f["mp_on_request"].call(@client, "#{service}\0", action)
+             end
       case action[0, Fiddle::SIZEOF_INT].unpack1("i")
       when NO_CHAIN then verdict(Wire::ACTION_CONTINUE, [])
-      when CONTINUE then verdict(Wire::ACTION_CONTINUE, lines(@f["mp_call_markers"].call(call)), fast_call: call)
+      when CONTINUE then let_through(call)
       when RESPOND then answered(call)
       end
     end
@@ -99,6 +124,19 @@ module Middlepipe
 
     private
 
+    def let_through(call)
+      markers = lines(@f["mp_call_markers"].call(call))
+      return verdict(Wire::ACTION_CONTINUE, markers, fast_call: call) unless @f.key?("mp_on_request_with")
+
+      endpoints = text(@f["mp_call_endpoints"].call(call)).split("\n").filter_map do |line|
+        host, _, port = line.rpartition(":")
+        [host, port.to_i] unless host.empty? || port !~ /\A\d+\z/
+      end
+      verdict(Wire::ACTION_CONTINUE, markers, fast_call: call, delay_ms: @f["mp_call_delay_ms"].call(call),
+                                              destination_service: text(@f["mp_call_destination"].call(call)),
+                                              destination_endpoints: endpoints)
+    end
+
     def answered(call)
       length = Fiddle::Pointer.malloc(Fiddle::SIZEOF_SIZE_T, Fiddle::RUBY_FREE)
       body = @f["mp_call_body"].call(call, length)
@@ -112,17 +150,21 @@ module Middlepipe
       @f["mp_call_free"].call(call)
     end
 
-    def verdict(action, markers, fast_call: nil, response: nil)
-      Verdict.new(action: action, call_id: 0, epoch: 0, set_headers: [], remove_headers: [], destination_service: "",
-                  destination_endpoints: [], delay_ms: 0, response: response, markers: markers,
-                  await_response_markers: false, fast_call: fast_call)
+    def verdict(action, markers, fast_call: nil, response: nil, delay_ms: 0, destination_service: "",
+                destination_endpoints: [])
+      Verdict.new(action: action, call_id: 0, epoch: 0, set_headers: [], remove_headers: [],
+                  destination_service: destination_service, destination_endpoints: destination_endpoints,
+                  delay_ms: delay_ms, response: response, markers: markers, await_response_markers: false,
+                  fast_call: fast_call)
     end
 
     # "Name: value\n" lines, as the C ABI gives markers and headers.
     def lines(pointer)
-      return [] if pointer.null?
+      text(pointer).split("\n").map { |line| line.split(": ", 2) }
+    end
 
-      pointer.to_s.force_encoding(Encoding::UTF_8).split("\n").map { |line| line.split(": ", 2) }
+    def text(pointer)
+      pointer.null? ? +"" : pointer.to_s.force_encoding(Encoding::UTF_8)
     end
   end
 end

@@ -38,7 +38,7 @@ module Middlepipe
 
     # The verdict for a call, or nil when the agent is unreachable (fail open).
     def before(service, method, path, headers)
-      verdict = @fast_path&.before(service)
+      verdict = @fast_path&.before(service, headers)
       return verdict if verdict
 
       request_id = @link.next_request_id
