@@ -33,12 +33,7 @@ class AgentEndToEndTest < Minitest::Test
     @stack.mp("create-middlepipe", "rate-limit", "orders-limit", "-c",
               '{"requests_per_second":0.5,"burst":3,"scope":"instance"}')
     @stack.mp("bind-middlepipe", "orders-limit", "web", "orders")
-    services = { "127.0.0.1:#{@stack.service_port}" => "orders" }
-    hooks = [true, false].map do |fast_path|
-      Faraday.new("http://127.0.0.1:#{@stack.service_port}") do |f|
-        f.use Middlepipe::FaradayMiddleware, socket_path: @stack.socket, services: services, fast_path: fast_path
-      end
-    end
+    hooks = faraday_on_both_paths
     outcomes = 8.times.map do |i|
       response = hooks[i % 2].get("/orders")
       [response.status, response.headers["Middlepipe-Epoch"]]
@@ -62,12 +57,7 @@ class AgentEndToEndTest < Minitest::Test
               '{"sticky_header":"x-user","routes":[{"service":"orders","weight":1},{"service":"orders-v2","weight":1}]}')
     @stack.mp("bind-middlepipe", "orders-slow", "web", "orders")
     assert_includes @stack.mp("bind-middlepipe", "orders-canary", "web", "orders"), "applied to 1/1 instances"
-    services = { "127.0.0.1:#{@stack.service_port}" => "orders" }
-    hooks = [true, false].map do |fast_path|
-      Faraday.new("http://127.0.0.1:#{@stack.service_port}") do |f|
-        f.use Middlepipe::FaradayMiddleware, socket_path: @stack.socket, services: services, fast_path: fast_path
-      end
-    end
+    hooks = faraday_on_both_paths
     routes = 12.times.map do |user|
       hooks.map do |faraday|
         before = @stack.service_calls(v2_port)
@@ -87,6 +77,16 @@ class AgentEndToEndTest < Minitest::Test
   end
 
   private
+
+  # Faraday connections to orders: one whose hook uses the fast path, one asking the socket.
+  def faraday_on_both_paths
+    services = { "127.0.0.1:#{@stack.service_port}" => "orders" }
+    [true, false].map do |fast_path|
+      Faraday.new("http://127.0.0.1:#{@stack.service_port}") do |f|
+        f.use Middlepipe::FaradayMiddleware, socket_path: @stack.socket, services: services, fast_path: fast_path
+      end
+    end
+  end
 
   def breaker_opens(fast_path:)
     @stack.mp("create-middlepipe", "circuit-breaker", "orders-breaker", "-c",
