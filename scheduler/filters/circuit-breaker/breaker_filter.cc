@@ -239,10 +239,18 @@ FastPathPlan BreakerFilter::CompileFastPath(FastPathContext& context) {
     if (state.phase == Phase::kClosed) {
       return live ? FastPathPlan::Pass(state.lease_until_ms) : FastPathPlan::Ask();
     }
-    if (state.phase != Phase::kOpen) return FastPathPlan::Ask();
-    // Open: under the cluster's lease until it lapses; alone, until half-open is due.
-    valid_until = live ? state.lease_until_ms : state.opened_at_ms + config_.open_ms;
-    if (now >= valid_until) return FastPathPlan::Ask();
+    if (state.phase == Phase::kHalfOpen) {
+      // A trial's outcome closes or re-opens the breaker, and that transition's callback
+      // goes on the trial call itself, so trials go to the agent. Once the permits are
+      // taken, the calls beyond them are short-circuited until an outcome or a decision
+      // moves the breaker (the agent republishes then), whatever the clock does.
+      if (state.trial_permits > 0) return FastPathPlan::Ask();
+      valid_until = std::numeric_limits<int64_t>::max();
+    } else {
+      // Open: under the cluster's lease until it lapses; alone, until half-open is due.
+      valid_until = live ? state.lease_until_ms : state.opened_at_ms + config_.open_ms;
+      if (now >= valid_until) return FastPathPlan::Ask();
+    }
     reason = state.reason;
   }
   RequestCall answer;

@@ -62,8 +62,10 @@ class BreakerFilter final : public RequestFilter {
   void OnDecision(const v1::Decision& decision) override;
   bool MayMarkResponse(uint32_t note) const override;
   // Open: the short-circuit answer, until the open interval or the cluster's lease ends.
-  // Closed under a live cluster lease: pass. Otherwise (half-open trials, a closed
-  // breaker deciding alone, whose next response may trip it) the agent must see calls.
+  // Half-open with every trial permit taken: the same answer. Closed under a live cluster
+  // lease: pass. Otherwise (trials, whose outcome's callback goes on their own response;
+  // a closed breaker deciding alone, whose next response may trip it) the agent must see
+  // calls.
   FastPathPlan CompileFastPath(FastPathContext& context) override;
   uint32_t OnFastPathRequest(bool answered, uint8_t choice) override;
   void AdoptState(RequestFilter& previous) override;

@@ -1,5 +1,7 @@
 #include "scheduler/filters/circuit-breaker/breaker_filter.h"
 
+#include <limits>
+
 #include "gtest/gtest.h"
 
 namespace middlepipe::scheduler::circuit_breaker {
@@ -160,6 +162,35 @@ TEST_F(BreakerFilterTest, HalfOpensAfterOpenMsWithLimitedTrials) {
   // Closed with a fresh window: the failures from before do not re-open it.
   Call(*breaker, 500);
   EXPECT_EQ(breaker->StateName(), "closed");
+}
+
+// On the fast path: trials go to the agent (their outcome's callback rides on their own
+// response); once the permits are taken, the rest are short-circuited in-process with the
+// answer OnRequest gives, for as long as the breaker stays so.
+TEST_F(BreakerFilterTest, FastPathShortCircuitsHalfOpenCallsBeyondThePermits) {
+  auto breaker = Make();
+  Trip(*breaker);
+  now_ += config_.open_ms;
+  FastPathContext context;
+  context.now_ms = now_;
+  EXPECT_FALSE(breaker->CompileFastPath(context).possible) << "half-open is due: the agent moves it";
+  uint32_t note = 0;
+  RequestCall trial;
+  ASSERT_EQ(breaker->OnRequest(trial, note), FilterStatus::kContinue);
+  EXPECT_EQ(breaker->StateName(), "half-open");
+  EXPECT_FALSE(breaker->CompileFastPath(context).possible) << "a permit is left: its trial asks";
+  RequestCall second;
+  ASSERT_EQ(breaker->OnRequest(second, note), FilterStatus::kContinue);
+  FastPathPlan plan = breaker->CompileFastPath(context);
+  ASSERT_TRUE(plan.possible);
+  ASSERT_TRUE(plan.step.has_value());
+  EXPECT_EQ(plan.valid_until_ms, std::numeric_limits<int64_t>::max()) << "time alone does not move it";
+  RequestCall beyond;
+  ASSERT_EQ(breaker->OnRequest(beyond, note), FilterStatus::kRespond);
+  EXPECT_EQ(plan.step->response.status, beyond.response.status());
+  EXPECT_EQ(plan.step->response.body, beyond.response.body());
+  EXPECT_EQ(plan.step->markers, ToHeaderList(beyond.markers));
+  EXPECT_TRUE(plan.step->response.headers.empty()) << "the client adds the markers";
 }
 
 TEST_F(BreakerFilterTest, AFailedTrialReopensForAnotherOpenMs) {
