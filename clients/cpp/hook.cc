@@ -392,8 +392,9 @@ HttpResponse Hook::Send(httplib::Client& client, const std::string& service,
       return response;
     }
     response.status = result->status;
-    response.body = result->body;
-    for (const auto& [name, value] : result->headers) response.headers.emplace_back(name, value);
+    response.body = std::move(result->body);
+    response.headers.reserve(result->headers.size());
+    for (auto& [name, value] : result->headers) response.headers.emplace_back(name, std::move(value));
     return response;
   });
 }
