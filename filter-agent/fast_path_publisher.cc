@@ -93,8 +93,11 @@ void FastPathPublisher::Drain(const scheduler::ChainSet* current) {
     scheduler::RequestCall call;
     call.notes.assign(entries.size(), 0);
     for (size_t i = 0; i < reached; ++i) {
-      const uint8_t choice = i < fastpath::kChoiceFilters ? observation.choices[i] : 0;
-      call.notes[i] = entries[i].filter->OnFastPathRequest(i == observation.answered_by, choice);
+      scheduler::FastPathCall decided;
+      decided.answered = i == observation.answered_by;
+      decided.choice = i < fastpath::kChoiceFilters ? observation.choices[i] : 0;
+      decided.key_slot = observation.key_slot;
+      call.notes[i] = entries[i].filter->OnFastPathRequest(decided);
     }
     if (observation.answered_by != fastpath::kNotAnswered) return;
     call.request.set_service(service->second);
@@ -120,14 +123,19 @@ void FastPathPublisher::Publish(const scheduler::ChainSet* current, int64_t now_
       program.valid_until_ms = std::numeric_limits<int64_t>::max();
       scheduler::FastPathContext context;
       context.now_ms = now_ms;
-      context.cell = [&, service = service](const std::string& name) -> std::optional<scheduler::SharedCell> {
-        const std::string key = absl::StrCat(service, "/", name);
+      context.cells = [&, service = service](const std::string& name,
+                                             uint32_t count) -> std::optional<scheduler::SharedCells> {
+        // Ranges are handed out once and kept: a filter of a later epoch asking for the
+        // same gets the same cells (its buckets carry on). A range of another size (the
+        // config changed) is a new one; the old stays unused.
+        const std::string key = absl::StrCat(service, "/", name, "/", count);
         auto found = cells_.find(key);
         if (found == cells_.end()) {
-          if (cells_.size() >= geometry.cell_count) return std::nullopt;
-          found = cells_.emplace(key, static_cast<uint32_t>(cells_.size())).first;
+          if (count == 0 || count > geometry.cell_count - next_cell_) return std::nullopt;
+          found = cells_.emplace(key, next_cell_).first;
+          next_cell_ += count;
         }
-        return scheduler::SharedCell{found->second, &segment_->cell(found->second)};
+        return scheduler::SharedCells{found->second, &segment_->cell(found->second), count};
       };
       for (size_t i = 0; program.fast && i < entries.size(); ++i) {
         scheduler::FastPathPlan plan = entries[i].filter->CompileFastPath(context);

@@ -67,7 +67,8 @@ class FastPathPublisher {
   std::mutex round_mu_;
   std::map<std::string, uint64_t> binding_ids_;
   std::map<uint64_t, std::string> services_;
-  std::map<std::string, uint32_t> cells_;  // "service/middlepipe" -> cell
+  std::map<std::string, uint32_t> cells_;  // "service/middlepipe/count" -> first cell
+  uint32_t next_cell_ = 0;
   std::map<std::string, uint32_t> slots_;  // service -> slot
   std::map<uint32_t, std::string> written_;  // slot -> payload now in it
   uint64_t unlisted_ = 0;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -26,7 +27,7 @@ std::string TempPath(const std::string& name) {
 
 // Chains both worlds run: a cluster breaker + rate limit + monitor on orders, an
 // instance-scope breaker + monitor on stock, fault injectors on audit (delay) and search
-// (abort), a sticky traffic split on catalog.
+// (abort), a sticky traffic split on catalog, a limit per user on users.
 // Adds web's chain to `service`: (middlepipe, kind, config) in order.
 void AddChain(v1::Prepare& prepare, const std::string& service,
               const std::vector<std::tuple<std::string, std::string, std::string>>& filters) {
@@ -63,6 +64,10 @@ v1::Prepare Chains(uint64_t epoch) {
                 {"audit-monitor", "monitor", "{}"}});
   add("search", {{"search-faults", "fault-inject", R"({"abort_percent":100,"abort_status":502})"},
                  {"search-monitor", "monitor", "{}"}});
+  // A limit per user (X-User): the keys' buckets live in the segment's key table.
+  add("users", {{"users-limit", "rate-limit",
+                 R"({"requests_per_second":2,"burst":2,"scope":"instance","key_header":"x-user","max_keys":64})"},
+                {"users-monitor", "monitor", "{}"}});
   // A sticky split: requests carry X-User, so both worlds route each the same way.
   add("catalog", {{"catalog-split", "traffic-split",
                    R"({"sticky_header":"x-user","routes":[{"service":"catalog","weight":3},{"service":"catalog-v2","weight":1}]})"},
@@ -244,8 +249,9 @@ TEST(FastPathPropertyTest, SameVerdictsMarkersAndCountsOnBothPaths) {
     uint64_t request_id = 1;
     uint64_t sequence = 1;
     size_t fast_calls = 0;
+    std::map<std::string, size_t> fast_by_service;
     size_t asked = 0;
-    const std::vector<std::string> services = {"orders", "stock", "audit", "search", "catalog", "elsewhere"};
+    const std::vector<std::string> services = {"orders", "stock", "audit", "search", "catalog", "users", "elsewhere"};
     for (int step = 0; step < 4000; ++step) {
       const int op = static_cast<int>(random() % 100);
       if (op < 45) {  // a request
@@ -273,6 +279,7 @@ TEST(FastPathPropertyTest, SameVerdictsMarkersAndCountsOnBothPaths) {
           continue;
         } else {
           ++fast_calls;
+          ++fast_by_service[service];
           ASSERT_EQ(Seen(verdict), Seen(expected->verdict())) << "step " << step;
           ASSERT_FALSE(expected->verdict().await_response_markers()) << "the fast path took a call whose response may mark";
           flight.fast = true;
@@ -340,7 +347,8 @@ TEST(FastPathPropertyTest, SameVerdictsMarkersAndCountsOnBothPaths) {
              {"stock", "stock-breaker"}, {"stock", "stock-limit"}, {"stock", "stock-monitor"},
              {"audit", "audit-faults"}, {"audit", "audit-limit"}, {"audit", "audit-monitor"},
              {"search", "search-faults"}, {"search", "search-monitor"},
-             {"catalog", "catalog-split"}, {"catalog", "catalog-monitor"}}) {
+             {"catalog", "catalog-split"}, {"catalog", "catalog-monitor"},
+             {"users", "users-limit"}, {"users", "users-monitor"}}) {
       v1::Report expected;
       v1::Report got;
       socket_only.Filter(service, name)->TakeReport(expected);
@@ -348,6 +356,9 @@ TEST(FastPathPropertyTest, SameVerdictsMarkersAndCountsOnBothPaths) {
       EXPECT_EQ(got.request_stats().DebugString(), expected.request_stats().DebugString()) << name;
     }
     EXPECT_GT(fast_calls, 200u) << "the fast path must decide a good share of the calls";
+    for (const char* service : {"orders", "stock", "audit", "search", "catalog", "users"}) {
+      EXPECT_GT(fast_by_service[service], 10u) << service << " never decided in-process";
+    }
     EXPECT_GT(asked, 50u) << "and ask the agent when it cannot";
     EXPECT_EQ(fast.publisher->orphaned(), 0u);
   }

@@ -21,17 +21,29 @@
 
 namespace middlepipe::scheduler {
 
-// A 64-bit cell of the segment that clients and the agent update together.
-struct SharedCell {
-  uint32_t index = 0;
-  std::atomic<int64_t>* cell = nullptr;
+// Consecutive 64-bit cells of the segment that clients and the agent update together.
+struct SharedCells {
+  uint32_t index = 0;  // of the first
+  std::atomic<int64_t>* first = nullptr;
+  uint32_t count = 0;
 };
 
 struct FastPathContext {
   int64_t now_ms = 0;
-  // The segment's cell for this binding's middlepipe `name` (the same one every time the
-  // same binding asks); nullopt when the segment has none left.
-  std::function<std::optional<SharedCell>(const std::string& name)> cell;
+  // `count` consecutive cells of the segment for this binding's middlepipe `name` (the
+  // same ones every time the same binding asks for as many); nullopt when the segment
+  // has no room left.
+  std::function<std::optional<SharedCells>(const std::string& name, uint32_t count)> cells;
+};
+
+// What the client core did with a call it decided, for one filter of the chain.
+struct FastPathCall {
+  // This filter's step answered the call.
+  bool answered = false;
+  // fastpath::ObservationData::choices for this filter (0 past kChoiceFilters).
+  uint8_t choice = 0;
+  // fastpath::ObservationData::key_slot.
+  uint16_t key_slot = 0;
 };
 
 struct FastPathPlan {

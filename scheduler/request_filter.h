@@ -92,11 +92,10 @@ class RequestFilter {
   // The shared-memory fast path (fast_path.h). What this filter would decide for the
   // next call, without seeing it; Ask() (the default) when it cannot say.
   virtual FastPathPlan CompileFastPath(FastPathContext& context) { return FastPathPlan::Ask(); }
-  // A call the client core decided from the compiled plan reached this filter (`answered`:
-  // this filter's step answered it; `choice`: what the client chose for it, see
-  // fastpath::ObservationData::choices): count what OnRequest would have counted, and
-  // return the note OnRequest would have left for OnResponse.
-  virtual uint32_t OnFastPathRequest(bool answered, uint8_t choice) { return 0; }
+  // A call the client core decided from the compiled plan reached this filter: count
+  // what OnRequest would have counted, and return the note OnRequest would have left for
+  // OnResponse.
+  virtual uint32_t OnFastPathRequest(const FastPathCall& call) { return 0; }
 
   // Takes over the state of the same middlepipe's filter from the previous epoch (same
   // kind guaranteed), so a new epoch does not reset counters or an open breaker.

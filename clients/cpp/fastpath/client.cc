@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "clients/cpp/fastpath/gcra.h"
+#include "clients/cpp/fastpath/key_table.h"
 
 namespace middlepipe::fastpath {
 namespace {
@@ -142,6 +143,15 @@ double Client::Roll() {
 
 namespace {
 
+// `text` with every kKeyPlaceholder replaced by `with`.
+std::string WithKey(std::string text, const std::string& with) {
+  const std::string placeholder = kKeyPlaceholder;
+  for (size_t at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at + with.size())) {
+    text.replace(at, placeholder.size(), with);
+  }
+  return text;
+}
+
 const std::string* FindHeader(const HeaderList& headers, const std::string& name) {
   for (const auto& [key, value] : headers) {
     if (key.size() == name.size() &&
@@ -194,10 +204,24 @@ Verdict Client::Decide(const std::string& service, const Request& request) {
     }
     int64_t wait_us = 0;
     bool answer = step.kind == Step::Kind::kRespond;
+    std::string key_named;  // what a keyed limit's answer says of the key
     if (step.kind == Step::Kind::kTakeToken) {
       if (step.cell >= verdict.segment->geometry().cell_count) return ask();  // corrupt: the agent decides
       wait_us = TakeToken(verdict.segment->cell(step.cell), step.interval_us, step.tolerance_us, now_us);
       answer = wait_us != 0;
+    } else if (step.kind == Step::Kind::kTakeKeyedToken) {
+      // The key is in the headers; a second keyed limit has no room in the observation.
+      if (request.headers == nullptr || verdict.key_slot != 0) return ask();
+      if (uint64_t{step.cell} + 2ull * step.key_slots > verdict.segment->geometry().cell_count) return ask();
+      const std::string* value = FindHeader(*request.headers, step.key_header);
+      const std::string key = value != nullptr ? *value : "";
+      const KeyTable table(&verdict.segment->cell(step.cell), step.key_slots);
+      const int slot = table.Find(KeyTag(key));
+      if (slot < 0) return ask();  // a new key: the agent makes its bucket
+      verdict.key_slot = static_cast<uint16_t>(slot + 1);
+      wait_us = TakeToken(table.bucket(static_cast<uint32_t>(slot)), step.interval_us, step.tolerance_us, now_us);
+      answer = wait_us != 0;
+      if (!key.empty()) key_named = step.key_prefix + key;
     } else if (step.kind == Step::Kind::kFault) {
       answer = step.abort_percent > 0 && Roll() * 100 < step.abort_percent;
       if (!answer && step.delay_percent > 0 && step.delay_ms > 0 && Roll() * 100 < step.delay_percent) {
@@ -227,7 +251,13 @@ Verdict Client::Decide(const std::string& service, const Request& request) {
     markers.insert(markers.end(), step.markers.begin(), step.markers.end());
     verdict.action = Action::kRespond;
     verdict.response = step.response;
-    if (step.kind == Step::Kind::kTakeToken) {
+    if (step.kind == Step::Kind::kTakeKeyedToken) {
+      for (size_t i = markers.size() - step.markers.size(); i < markers.size(); ++i) {
+        markers[i].second = WithKey(std::move(markers[i].second), key_named);
+      }
+      verdict.response.body = WithKey(std::move(verdict.response.body), key_named);
+    }
+    if (step.kind == Step::Kind::kTakeToken || step.kind == Step::Kind::kTakeKeyedToken) {
       verdict.response.headers.insert(verdict.response.headers.begin(),
                                       {"Retry-After", std::to_string(RetryAfterSeconds(wait_us))});
     }
@@ -244,6 +274,7 @@ Verdict Client::Decide(const std::string& service, const Request& request) {
     observation.epoch = program.epoch;
     observation.answered_by = step.filter_index;
     observation.filter_count = program.filter_count;
+    observation.key_slot = verdict.key_slot;
     std::copy(std::begin(verdict.choices), std::end(verdict.choices), std::begin(observation.choices));
     verdict.segment->Append(observation);
     verdict.segment = nullptr;
@@ -266,6 +297,7 @@ void Client::OnResponse(const Verdict& verdict, uint32_t status, uint64_t latenc
   observation.response_bytes = response_bytes;
   observation.status = status;
   observation.filter_count = verdict.filter_count;
+  observation.key_slot = verdict.key_slot;
   std::copy(std::begin(verdict.choices), std::end(verdict.choices), std::begin(observation.choices));
   verdict.segment->Append(observation);
 }

@@ -44,8 +44,8 @@ enum class Action {
 
 // What the client core knows of the call it decides.
 struct Request {
-  // The request's headers (a sticky traffic split reads one); nullptr when the caller
-  // does not give them: then a chain with a sticky split asks the agent.
+  // The request's headers (a sticky traffic split and a keyed rate limit read one);
+  // nullptr when the caller does not give them: then such chains ask the agent.
   const HeaderList* headers = nullptr;
   // The caller waits Verdict::delay_ms before sending and sends to
   // Verdict::destination_*. A caller that does not (an older hook) gets kAskAgent for
@@ -72,6 +72,7 @@ struct Verdict {
   uint64_t binding_id = 0;
   uint8_t filter_count = 0;
   uint8_t choices[kChoiceFilters] = {};
+  uint16_t key_slot = 0;  // ObservationData::key_slot
 };
 
 struct ClientOptions {

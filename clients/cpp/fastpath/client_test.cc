@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "clients/cpp/fastpath/key_table.h"
 #include "clients/cpp/fastpath/middlepipe_client.h"
 
 namespace middlepipe::fastpath {
@@ -26,7 +27,7 @@ class FakeAgent {
     Segment::Sizes sizes;
     sizes.binding_slots = 8;
     sizes.slot_words = 256;
-    sizes.cell_count = 8;
+    sizes.cell_count = 64;
     sizes.ring_capacity = 64;
     segment = Segment::Create(path, sizes, static_cast<uid_t>(-1), &error);
     EXPECT_NE(segment, nullptr) << error;
@@ -367,6 +368,54 @@ TEST(ClientTest, RouteStepSendsWhereTheAgentWould) {
     random_v2 += harness.client->OnRequest("orders", Applying(&none)).destination_service == "orders-v2";
   }
   EXPECT_NEAR(random_v2, kCalls * 0.25, 6 * std::sqrt(kCalls * 0.25 * 0.75));
+}
+
+// A keyed limit: the client takes from the bucket of the request's key when the agent
+// made one in the key table, names the key in the refusal, and asks about other keys.
+TEST(ClientTest, KeyedTokenStepTakesFromTheKeysBucket) {
+  Harness harness("keyed.shm");
+  constexpr uint32_t kBase = 8;  // cells 8..39: a 16-slot key table
+  KeyTable table(&harness.agent.segment->cell(kBase), 16);
+  const uint64_t alice = KeyTag("alice");
+  const int slot = table.Free(alice);
+  ASSERT_GE(slot, 0);
+  table.Publish(static_cast<uint32_t>(slot), alice);  // a full bucket: its word is 0
+  Program program = Orders(true);
+  Step take;
+  take.kind = Step::Kind::kTakeKeyedToken;
+  take.filter_index = 1;
+  take.cell = kBase;
+  take.key_slots = 16;
+  take.key_header = "x-user";
+  take.key_prefix = " for ";
+  take.interval_us = 10'000'000;
+  take.tolerance_us = 0;  // one token
+  take.markers = {{"Middlepipe-Callback", std::string("rate-limit; detail=\"over 0.1/s") + kKeyPlaceholder + "\""}};
+  take.response.status = 429;
+  take.response.body = std::string("limited") + kKeyPlaceholder + "\n";
+  program.steps.push_back(take);
+  harness.agent.Publish(0, program);
+
+  const HeaderList as_alice = {{"X-User", "alice"}};
+  EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kAskAgent) << "no headers given";
+  Verdict first = harness.client->OnRequest("orders", Applying(&as_alice));
+  ASSERT_EQ(first.action, Action::kContinue);
+  EXPECT_EQ(first.key_slot, slot + 1);
+  Verdict limited = harness.client->OnRequest("orders", Applying(&as_alice));
+  ASSERT_EQ(limited.action, Action::kRespond);
+  EXPECT_EQ(limited.response.body, "limited for alice\n");
+  EXPECT_EQ(limited.markers.front().second, "rate-limit; detail=\"over 0.1/s for alice\"");
+  EXPECT_EQ(limited.response.headers.front(), (std::pair<std::string, std::string>{"Retry-After", "10"}));
+  const HeaderList as_bob = {{"X-User", "bob"}};
+  EXPECT_EQ(harness.client->OnRequest("orders", Applying(&as_bob)).action, Action::kAskAgent)
+      << "a key the agent has no bucket for yet";
+  std::vector<ObservationData> taken = harness.agent.Drain();
+  ASSERT_EQ(taken.size(), 1u);  // the limited one, answered in-process
+  EXPECT_EQ(taken[0].key_slot, slot + 1);
+  EXPECT_EQ(taken[0].answered_by, 1u);
+
+  table.Remove(static_cast<uint32_t>(slot));  // the agent evicted alice
+  EXPECT_EQ(harness.client->OnRequest("orders", Applying(&as_alice)).action, Action::kAskAgent);
 }
 
 TEST(CApiTest, CallsGoThroughTheAbi) {

@@ -14,6 +14,8 @@ constexpr uint32_t kMaxHeaders = 256;
 constexpr uint32_t kMaxSteps = 64;
 constexpr uint32_t kMaxRoutes = 256;
 constexpr uint32_t kMaxEndpoints = 1024;
+// Slots of a key table (ObservationData::key_slot holds slot + 1 in 16 bits).
+constexpr uint32_t kMaxKeySlots = 1u << 15;
 
 class Writer {
  public:
@@ -180,6 +182,10 @@ std::string Encode(const Program& program) {
       out.Headers(step.delay_markers);
     } else if (step.kind == Step::Kind::kRoute) {
       EncodeRoutes(step, out);
+    } else if (step.kind == Step::Kind::kTakeKeyedToken) {
+      out.Text(step.key_header);
+      out.U32(step.key_slots);
+      out.Text(step.key_prefix);
     }
   }
   return out.Take();
@@ -203,7 +209,7 @@ bool Decode(const std::string& bytes, Program* program, std::string* error) {
     Step step;
     const uint8_t kind = in.U8();
     if (kind < static_cast<uint8_t>(Step::Kind::kRespond) ||
-        kind > static_cast<uint8_t>(Step::Kind::kRoute)) {
+        kind > static_cast<uint8_t>(Step::Kind::kTakeKeyedToken)) {
       *error = "unknown step kind " + std::to_string(kind);
       return false;
     }
@@ -229,13 +235,22 @@ bool Decode(const std::string& bytes, Program* program, std::string* error) {
     } else if (step.kind == Step::Kind::kRoute && !DecodeRoutes(in, step) && in.ok()) {
       *error = "traffic split routes out of range";
       return false;
+    } else if (step.kind == Step::Kind::kTakeKeyedToken) {
+      step.key_header = in.Text();
+      step.key_slots = in.U32();
+      step.key_prefix = in.Text();
+      if (in.ok() && (step.key_slots == 0 || step.key_slots > kMaxKeySlots ||
+                      (step.key_slots & (step.key_slots - 1)) != 0)) {
+        *error = "key table size out of range";
+        return false;
+      }
     }
     if (step.filter_index >= decoded.filter_count) {
       *error = "step names filter " + std::to_string(step.filter_index) + " of " +
                std::to_string(decoded.filter_count);
       return false;
     }
-    if (step.kind == Step::Kind::kTakeToken &&
+    if ((step.kind == Step::Kind::kTakeToken || step.kind == Step::Kind::kTakeKeyedToken) &&
         (step.interval_us < kMinIntervalUs || step.interval_us > kMaxIntervalUs ||
          step.tolerance_us < 0 || step.tolerance_us > kMaxToleranceUs)) {
       *error = "token bucket shape out of range";

@@ -6,8 +6,20 @@
 // answers ends the call, as in the agent's chain:
 //   kRespond     answer with `response` (a breaker that is open);
 //   kTakeToken   take a token from rate-limit cell `cell` (GCRA, gcra.h); without one,
-//                answer with `response`, a Retry-After header in front.
-// `fast` false means the verdict needs the agent now (a breaker half-open or deciding
+//                answer with `response`, a Retry-After header in front;
+//   kTakeKeyedToken
+//                take a token from the bucket of the value of key_header (absent: the
+//                empty key) in the key table (key_table.h) of key_slots slots at cell
+//                `cell`; a key not in the table goes to the agent. Without a token,
+//                answer as kTakeToken, with kKeyPlaceholder in the markers and body
+//                replaced by key_prefix + the key (nothing for the empty key);
+//   kFault       abort abort_percent of calls with `response`; delay delay_percent of
+//                the others by delay_ms (they carry delay_markers);
+//   kRoute       send the call to one of `routes` (route_choice.h): by the value of
+//                sticky_header when the request has it, else by weight at random.
+// An answer's response carries, after its own headers, the markers of every step so far
+// (a delay's, then its own), as the agent's chain puts them.
+// `fast` false means the verdict needs the agent now (a breaker's trial or one deciding
 // alone, a filter with no fast path): the client asks over the socket. So does a client
 // whose clock passed `valid_until_ms` (a lease or an open interval ended) before the
 // agent republished.
@@ -43,11 +55,12 @@ struct RouteTarget {
 };
 
 struct Step {
-  enum class Kind : uint8_t { kRespond = 1, kTakeToken = 2, kFault = 3, kRoute = 4 };
+  enum class Kind : uint8_t { kRespond = 1, kTakeToken = 2, kFault = 3, kRoute = 4, kTakeKeyedToken = 5 };
   Kind kind = Kind::kRespond;
   // Position of the filter in the chain.
   uint8_t filter_index = 0;
-  // kTakeToken: the cell and the bucket's shape.
+  // kTakeToken: the cell and the bucket's shape (kTakeKeyedToken: its table's first
+  // cell, and every key's bucket's shape).
   uint32_t cell = 0;
   int64_t interval_us = 0;
   int64_t tolerance_us = 0;
@@ -64,7 +77,14 @@ struct Step {
   std::string sticky_header;
   std::vector<RouteWeight> routes;
   std::vector<RouteTarget> targets;
+  // kTakeKeyedToken.
+  std::string key_header;
+  uint32_t key_slots = 0;
+  std::string key_prefix;
 };
+
+// Where a kTakeKeyedToken step's answer names the key.
+constexpr char kKeyPlaceholder[] = "\x1f{key}\x1f";
 
 struct Program {
   // Stable for the service across epochs; names the binding in observations.

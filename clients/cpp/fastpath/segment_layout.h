@@ -25,20 +25,20 @@ namespace middlepipe::fastpath {
 
 constexpr uint32_t kMagic = 0x5046504D;  // "MPFP" in memory order
 // 2: ring cell sequences are stored relative to the cell's index, so zeros are free;
-//    observations carry per-filter choices.
+//    observations carry per-filter choices and a keyed rate limit's key slot.
 constexpr uint32_t kLayoutVersion = 2;
 
 // Sizes the agent creates segments with (a client reads them from the header).
 constexpr uint32_t kDefaultBindingSlots = 64;
 constexpr uint32_t kDefaultSlotWords = 1024;  // 8 KiB of program per binding
-constexpr uint32_t kDefaultCells = 256;
+constexpr uint32_t kDefaultCells = 65536;  // 512 KiB; pages no bucket uses stay unwritten
 constexpr uint32_t kDefaultRingCapacity = 16384;  // a power of two
 
 // Limits a client enforces on any header, so a hostile one cannot make it map or scan
 // without bound.
 constexpr uint32_t kMaxBindingSlots = 4096;
 constexpr uint32_t kMaxSlotWords = 65536;
-constexpr uint32_t kMaxCells = 65536;
+constexpr uint32_t kMaxCells = 1u << 20;
 constexpr uint32_t kMaxRingCapacity = 1u << 22;
 
 struct Header {
@@ -91,7 +91,9 @@ struct ObservationData {
   uint32_t status = 0;  // HTTP status; 0 = transport failure; ignored when answered
   uint8_t answered_by = kNotAnswered;  // index of the filter that answered, if one did
   uint8_t filter_count = 0;  // filters of the chain as the client saw it
-  uint16_t reserved = 0;
+  // The slot + 1 of the key whose bucket a keyed rate limit took from (0: none), so the
+  // agent knows which key was used.
+  uint16_t key_slot = 0;
   // What the client chose for filter i, for the agent to count it the same way: a
   // traffic split's route + 1 (0: none reachable), 1 for a delay fault-inject injected.
   uint8_t choices[kChoiceFilters] = {};

@@ -323,6 +323,22 @@ TEST(ProgramTest, EncodeDecodeRoundTrip) {
   EXPECT_TRUE(decoded.steps[1].targets[0].own);
   EXPECT_EQ(decoded.steps[1].targets[1].endpoints[0], (std::pair<std::string, uint32_t>{"10.1.2.3", 8080}));
 
+  Step keyed;
+  keyed.kind = Step::Kind::kTakeKeyedToken;
+  keyed.cell = 4;
+  keyed.interval_us = 1000;
+  keyed.key_header = "x-user";
+  keyed.key_slots = 64;
+  keyed.key_prefix = " for ";
+  program.steps = {keyed};
+  ASSERT_TRUE(Decode(Encode(program), &decoded, &error)) << error;
+  EXPECT_EQ(decoded.steps[0].key_header, "x-user");
+  EXPECT_EQ(decoded.steps[0].key_slots, 64u);
+  EXPECT_EQ(decoded.steps[0].key_prefix, " for ");
+  program.steps[0].key_slots = 48;  // not a power of two: a client could probe past it
+  EXPECT_FALSE(Decode(Encode(program), &decoded, &error));
+  EXPECT_EQ(error, "key table size out of range");
+
   // What a client must not act on is refused.
   program.steps = {faults};
   program.steps[0].abort_percent = 101;

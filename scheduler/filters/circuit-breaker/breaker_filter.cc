@@ -268,10 +268,10 @@ FastPathPlan BreakerFilter::CompileFastPath(FastPathContext& context) {
   return {true, valid_until, std::move(step)};
 }
 
-uint32_t BreakerFilter::OnFastPathRequest(bool answered, uint8_t /*choice*/) {
+uint32_t BreakerFilter::OnFastPathRequest(const FastPathCall& call) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->pending.set_requests(state_->pending.requests() + 1);
-  if (answered) state_->pending.set_short_circuited(state_->pending.short_circuited() + 1);
+  if (call.answered) state_->pending.set_short_circuited(state_->pending.short_circuited() + 1);
   return 0;
 }
 

@@ -67,7 +67,7 @@ class BreakerFilter final : public RequestFilter {
   // a closed breaker deciding alone, whose next response may trip it) the agent must see
   // calls.
   FastPathPlan CompileFastPath(FastPathContext& context) override;
-  uint32_t OnFastPathRequest(bool answered, uint8_t choice) override;
+  uint32_t OnFastPathRequest(const FastPathCall& call) override;
   void AdoptState(RequestFilter& previous) override;
   std::string ExportState() const override;
   absl::Status ImportState(absl::string_view state) override;

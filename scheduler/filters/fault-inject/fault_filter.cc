@@ -96,8 +96,8 @@ FastPathPlan FaultFilter::CompileFastPath(FastPathContext& /*context*/) {
   return {true, std::numeric_limits<int64_t>::max(), std::move(step)};
 }
 
-uint32_t FaultFilter::OnFastPathRequest(bool answered, uint8_t choice) {
-  Count(answered, !answered && choice == kDelayedChoice);
+uint32_t FaultFilter::OnFastPathRequest(const FastPathCall& call) {
+  Count(call.answered, !call.answered && call.choice == kDelayedChoice);
   return 0;
 }
 

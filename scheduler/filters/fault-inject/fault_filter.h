@@ -38,7 +38,7 @@ class FaultFilter final : public RequestFilter {
   bool MayMarkResponse(uint32_t note) const override { return false; }
   // Always decidable in-process: the client core rolls the same percentages.
   FastPathPlan CompileFastPath(FastPathContext& context) override;
-  uint32_t OnFastPathRequest(bool answered, uint8_t choice) override;
+  uint32_t OnFastPathRequest(const FastPathCall& call) override;
   void AdoptState(RequestFilter& previous) override;
   void TakeReport(v1::Report& report) override;
 

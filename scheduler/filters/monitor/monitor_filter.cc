@@ -38,7 +38,7 @@ FilterStatus MonitorFilter::OnRequest(RequestCall& call, uint32_t& note) {
   return FilterStatus::kContinue;
 }
 
-uint32_t MonitorFilter::OnFastPathRequest(bool answered, uint8_t /*choice*/) {
+uint32_t MonitorFilter::OnFastPathRequest(const FastPathCall& /*call*/) {
   std::lock_guard<std::mutex> lock(counts_->mu);
   counts_->pending.set_requests(counts_->pending.requests() + 1);
   return 0;

@@ -24,7 +24,7 @@ class MonitorFilter final : public RequestFilter {
   void OnResponse(RequestCall& call, uint32_t note) override;
   bool MayMarkResponse(uint32_t note) const override { return false; }  // it only counts
   FastPathPlan CompileFastPath(FastPathContext& context) override { return FastPathPlan::Pass(); }
-  uint32_t OnFastPathRequest(bool answered, uint8_t choice) override;
+  uint32_t OnFastPathRequest(const FastPathCall& call) override;
   void AdoptState(RequestFilter& previous) override;
   // The counts not reported yet (a serialized RequestStats). A clone starts at zero
   // (Import does nothing: counts belong to the instance that saw the calls); Merge adds

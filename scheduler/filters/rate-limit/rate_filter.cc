@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/fastpath/gcra.h"
+#include "clients/cpp/fastpath/key_table.h"
 
 namespace middlepipe::scheduler::rate_limit {
 namespace {
@@ -79,6 +82,7 @@ class RateState {
     TokenBucket bucket;
     uint64_t version;
     std::list<std::string>::iterator recency;
+    int slot = -1;  // in the fast path's key table, if it has one
   };
 
   std::mutex mu;
@@ -95,8 +99,37 @@ class RateState {
   std::unordered_map<std::string, Keyed> buckets;
   std::list<std::string> recency;  // most recent first
   v1::RequestStats pending;
+  // With key_header, once the fast path gave it cells: the keys' buckets in the segment,
+  // so client cores take from them too (fastpath/key_table.h), and which key is where.
+  std::optional<fastpath::KeyTable> table;
+  uint32_t table_index = 0;
+  std::vector<std::string> slot_keys;
 
   bool Live(int64_t now_ms) const { return now_ms < lease_until_ms; }
+
+  // Puts the buckets into `cells` (2 * slots of them, the first at `index`), unless they
+  // are there already. Keys whose probe window is full keep their bucket here (calls
+  // with them go to the agent).
+  void AttachTable(std::atomic<int64_t>* cells, uint32_t index, uint32_t slots) {
+    if (table.has_value() && table_index == index && table->slots() == slots) return;
+    table.emplace(cells, slots);
+    table_index = index;
+    table->Clear();
+    slot_keys.assign(slots, "");
+    for (auto& [key, keyed] : buckets) {
+      keyed.slot = -1;
+      Place(key, keyed);
+    }
+  }
+
+  // A call the client core decided took from the bucket in `slot`: its key is the most
+  // recently used, as OnRequest would have made it.
+  void Touch(uint32_t slot) {
+    if (slot >= slot_keys.size()) return;
+    auto found = buckets.find(slot_keys[slot]);
+    if (found == buckets.end() || found->second.slot != static_cast<int>(slot)) return;
+    recency.splice(recency.begin(), recency, found->second.recency);
+  }
 
   // The key's bucket, made (evicting the least recently used key past max_keys) or
   // retuned to `rate` and `burst` as needed, and now the most recently used.
@@ -104,12 +137,15 @@ class RateState {
     auto found = buckets.find(key);
     if (found == buckets.end()) {
       if (buckets.size() >= max_keys) {
-        buckets.erase(recency.back());
+        auto evicted = buckets.find(recency.back());
+        if (evicted->second.slot >= 0) table->Remove(static_cast<uint32_t>(evicted->second.slot));
+        buckets.erase(evicted);
         recency.pop_back();
         ++(*pending.mutable_counters())["keys_evicted"];
       }
       recency.push_front(key);
       found = buckets.emplace(key, Keyed{TokenBucket(rate, burst, now_ms), version, recency.begin()}).first;
+      if (table.has_value()) Place(key, found->second);
     } else {
       recency.splice(recency.begin(), recency, found->second.recency);
     }
@@ -119,6 +155,18 @@ class RateState {
       keyed.version = version;
     }
     return keyed;
+  }
+
+ private:
+  // Moves the key's bucket into a free slot of the table, word first, then the tag.
+  void Place(const std::string& key, Keyed& keyed) {
+    const uint64_t tag = fastpath::KeyTag(key);
+    const int slot = table->Free(tag);
+    if (slot < 0) return;
+    keyed.bucket.Share(&table->bucket(static_cast<uint32_t>(slot)));
+    table->Publish(static_cast<uint32_t>(slot), tag);
+    keyed.slot = slot;
+    slot_keys[static_cast<size_t>(slot)] = key;
   }
 };
 
@@ -141,8 +189,31 @@ std::pair<double, double> EffectiveRate(const RateConfig& config, const RateStat
   return {config.requests_per_second / instances, config.burst / instances};
 }
 
-std::string LimitedDetail(double rate, const std::string& key) {
-  return absl::StrCat("over ", rate, " requests/s", key.empty() ? "" : " for ", key);
+// What a refusal says of the key ("" for the one bucket, or requests without the header).
+constexpr char kKeyPrefix[] = " for ";
+std::string KeyNamed(const std::string& key) { return key.empty() ? "" : absl::StrCat(kKeyPrefix, key); }
+
+std::string LimitedDetail(double rate, const std::string& key_named) {
+  return absl::StrCat("over ", rate, " requests/s", key_named);
+}
+
+// From now on the buckets fill at the effective rate: every bucket is retuned at once,
+// so a client core taking from the segment never uses a bucket of the old shape.
+void RetuneAll(const RateConfig& config, RateState& state, int64_t now) {
+  ++state.version;
+  const auto [rate, burst] = EffectiveRate(config, state, now);
+  for (auto& [key, keyed] : state.buckets) {
+    keyed.bucket.Reconfigure(rate, burst, now);
+    keyed.version = state.version;
+  }
+}
+
+// Slots of a keyed limit's table in the segment: room for max_keys at half load, within
+// 16..4096 (64 KiB of cells); keys past what fits go to the agent.
+uint32_t KeyTableSlots(size_t max_keys) {
+  uint32_t slots = 16;
+  while (slots < 4096 && slots < 2 * max_keys) slots *= 2;
+  return slots;
 }
 
 std::string KeyOf(const RequestCall& call, const std::string& header) {
@@ -175,7 +246,7 @@ FilterStatus RateFilter::OnRequest(RequestCall& call, uint32_t& note) {
   state.pending.set_requests(state.pending.requests() + 1);
   if (state.Live(now) != state.was_live) {
     state.was_live = !state.was_live;
-    ++state.version;
+    RetuneAll(config_, state, now);
   }
   const auto [rate, burst] = EffectiveRate(config_, state, now);
   const int64_t wait_us = state.Bucket(key, rate, burst, config_.max_keys, now).bucket.Take(now);
@@ -183,7 +254,7 @@ FilterStatus RateFilter::OnRequest(RequestCall& call, uint32_t& note) {
 
   state.pending.set_short_circuited(state.pending.short_circuited() + 1);
   ++(*state.pending.mutable_counters())["limited"];
-  const std::string detail = LimitedDetail(rate, key);
+  const std::string detail = LimitedDetail(rate, KeyNamed(key));
   call.markers.push_back(CallbackMarker("rate-limit", name_, "limited", detail));
   call.AddMarker("Middlepipe-Short-Circuit", name_);
   call.response.Clear();
@@ -202,8 +273,9 @@ std::string RateFilter::LimitedBody(const std::string& detail) const {
 }
 
 FastPathPlan RateFilter::CompileFastPath(FastPathContext& context) {
-  if (!config_.key_header.empty()) return FastPathPlan::Ask();  // the key is in the request
-  std::optional<SharedCell> shared = context.cell(name_);
+  const bool keyed = !config_.key_header.empty();
+  const uint32_t slots = keyed ? KeyTableSlots(config_.max_keys) : 0;
+  std::optional<SharedCells> shared = context.cells(name_, keyed ? 2 * slots : 1);
   if (!shared.has_value()) return FastPathPlan::Ask();
   const int64_t now = context.now_ms;
   std::lock_guard<std::mutex> lock(state_->mu);
@@ -212,16 +284,28 @@ FastPathPlan RateFilter::CompileFastPath(FastPathContext& context) {
   if (state.Live(now) != state.was_live) {
     return FastPathPlan::Ask();  // the share just lapsed or came back: OnRequest retunes
   }
-  // The one bucket (no key header), as OnRequest would find or make it.
-  TokenBucket& bucket = state.Bucket("", rate, burst, config_.max_keys, now).bucket;
-  bucket.Share(shared->cell);
-
   fastpath::Step step;
-  step.kind = fastpath::Step::Kind::kTakeToken;
   step.cell = shared->index;
-  step.interval_us = bucket.interval_us();
-  step.tolerance_us = bucket.tolerance_us();
-  const std::string detail = LimitedDetail(rate, "");
+  std::string key_named;
+  if (keyed) {
+    state.AttachTable(shared->first, shared->index, slots);
+    step.kind = fastpath::Step::Kind::kTakeKeyedToken;
+    step.key_header = config_.key_header;
+    step.key_slots = slots;
+    step.key_prefix = kKeyPrefix;
+    key_named = fastpath::kKeyPlaceholder;  // the client core names the key
+    const TokenBucket shape(rate, burst, now);  // every key's, since all are retuned at once
+    step.interval_us = shape.interval_us();
+    step.tolerance_us = shape.tolerance_us();
+  } else {
+    // The one bucket, as OnRequest would find it.
+    TokenBucket& bucket = state.Bucket("", rate, burst, config_.max_keys, now).bucket;
+    bucket.Share(shared->first);
+    step.kind = fastpath::Step::Kind::kTakeToken;
+    step.interval_us = bucket.interval_us();
+    step.tolerance_us = bucket.tolerance_us();
+  }
+  const std::string detail = LimitedDetail(rate, key_named);
   const v1::Header limited = CallbackMarker("rate-limit", name_, "limited", detail);
   step.markers = {{limited.name(), limited.value()}, {"Middlepipe-Short-Circuit", name_}};
   step.response.status = 429;
@@ -233,14 +317,15 @@ FastPathPlan RateFilter::CompileFastPath(FastPathContext& context) {
   return {true, live ? state.lease_until_ms : std::numeric_limits<int64_t>::max(), std::move(step)};
 }
 
-uint32_t RateFilter::OnFastPathRequest(bool answered, uint8_t /*choice*/) {
+uint32_t RateFilter::OnFastPathRequest(const FastPathCall& call) {
   std::lock_guard<std::mutex> lock(state_->mu);
   RateState& state = *state_;
   state.pending.set_requests(state.pending.requests() + 1);
-  if (answered) {
+  if (call.answered) {
     state.pending.set_short_circuited(state.pending.short_circuited() + 1);
     ++(*state.pending.mutable_counters())["limited"];
   }
+  if (call.key_slot != 0) state.Touch(call.key_slot - 1u);
   return 0;
 }
 
@@ -258,13 +343,8 @@ void RateFilter::OnDecision(const v1::Decision& decision) {
   state.share_burst = decision.rate_budget().burst();
   if (decision.rate_budget().instances() > 0) state.instances = decision.rate_budget().instances();
   // The new share counts from now: time before it filled at the old rate.
-  ++state.version;
   state.was_live = true;
-  const auto [rate, burst] = EffectiveRate(config_, state, now);
-  for (auto& [key, keyed] : state.buckets) {
-    keyed.bucket.Reconfigure(rate, burst, now);
-    keyed.version = state.version;
-  }
+  RetuneAll(config_, state, now);
 }
 
 void RateFilter::AdoptState(RequestFilter& previous) {

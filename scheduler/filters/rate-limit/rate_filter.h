@@ -79,7 +79,7 @@ class RateFilter final : public RequestFilter {
   void OnDecision(const v1::Decision& decision) override;
   // Without key_header: a take from the bucket, which moves into the segment's cell.
   FastPathPlan CompileFastPath(FastPathContext& context) override;
-  uint32_t OnFastPathRequest(bool answered, uint8_t choice) override;
+  uint32_t OnFastPathRequest(const FastPathCall& call) override;
   void AdoptState(RequestFilter& previous) override;
   void TakeReport(v1::Report& report) override;
 

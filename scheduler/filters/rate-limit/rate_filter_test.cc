@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
+#include <vector>
+
+#include "clients/cpp/fastpath/gcra.h"
+#include "clients/cpp/fastpath/key_table.h"
 
 namespace middlepipe::scheduler::rate_limit {
 namespace {
@@ -168,6 +173,55 @@ TEST_F(RateFilterTest, KeysHaveTheirOwnBucketsInABoundedTable) {
   v1::Report report;
   filter->TakeReport(report);
   EXPECT_EQ(report.request_stats().counters().at("keys_evicted"), 2u);
+}
+
+// With key_header the fast path gets a key table: the keys' buckets move into it (so
+// client cores take from the same buckets), new keys join it, evicted keys leave it, and
+// a call a client core decided refreshes its key.
+TEST_F(RateFilterTest, KeyedBucketsLiveInTheFastPathsKeyTable) {
+  RateConfig config = Config(1, 2);
+  config.key_header = "x-user";
+  config.max_keys = 2;
+  auto filter = Make(config);
+  EXPECT_TRUE(Admitted(*filter, "x-user", "ann"));  // one of her two tokens left
+  std::vector<std::atomic<int64_t>> cells(64);
+  FastPathContext context;
+  context.now_ms = now_;
+  context.cells = [&](const std::string&, uint32_t count) -> std::optional<SharedCells> {
+    if (count > cells.size()) return std::nullopt;
+    return SharedCells{3, cells.data(), count};
+  };
+  FastPathPlan plan = filter->CompileFastPath(context);
+  ASSERT_TRUE(plan.possible);
+  ASSERT_TRUE(plan.step.has_value());
+  EXPECT_EQ(plan.step->kind, fastpath::Step::Kind::kTakeKeyedToken);
+  EXPECT_EQ(plan.step->cell, 3u);
+  EXPECT_EQ(plan.step->key_slots, 16u);
+  EXPECT_NE(plan.step->response.body.find(fastpath::kKeyPlaceholder), std::string::npos);
+  fastpath::KeyTable table(cells.data(), plan.step->key_slots);
+  auto take = [&](int slot) {
+    return fastpath::TakeToken(table.bucket(static_cast<uint32_t>(slot)), plan.step->interval_us,
+                               plan.step->tolerance_us, now_ * 1000);
+  };
+  const int ann = table.Find(fastpath::KeyTag("ann"));
+  ASSERT_GE(ann, 0) << "the existing key moved into the table";
+  EXPECT_EQ(take(ann), 0) << "a client core takes ann's last token...";
+  EXPECT_FALSE(Admitted(*filter, "x-user", "ann")) << "...and the agent sees it gone";
+
+  EXPECT_TRUE(Admitted(*filter, "x-user", "bob"));
+  const int bob = table.Find(fastpath::KeyTag("bob"));
+  ASSERT_GE(bob, 0) << "a new key joins the table";
+  EXPECT_EQ(take(bob), 0);
+  EXPECT_NE(take(bob), 0) << "bob's bucket holds two, as the agent made it";
+
+  // A fast call of ann's makes bob the least recently used: cy evicts bob, not ann.
+  FastPathCall fast;
+  fast.key_slot = static_cast<uint16_t>(ann + 1);
+  filter->OnFastPathRequest(fast);
+  EXPECT_TRUE(Admitted(*filter, "x-user", "cy"));
+  EXPECT_LT(table.Find(fastpath::KeyTag("bob")), 0) << "evicted keys leave the table";
+  EXPECT_GE(table.Find(fastpath::KeyTag("ann")), 0);
+  EXPECT_GE(table.Find(fastpath::KeyTag("cy")), 0);
 }
 
 TEST_F(RateFilterTest, ANewEpochKeepsTheBucketsOfTheSameLimit) {

@@ -122,12 +122,12 @@ FastPathPlan SplitFilter::CompileFastPath(FastPathContext& /*context*/) {
   return {true, std::numeric_limits<int64_t>::max(), std::move(step)};
 }
 
-uint32_t SplitFilter::OnFastPathRequest(bool /*answered*/, uint8_t choice) {
+uint32_t SplitFilter::OnFastPathRequest(const FastPathCall& call) {
   // choice: the route + 1, 0 for none reachable; the same as OnRequest's note.
   std::optional<size_t> chosen;
-  if (choice != kNotRouted && choice <= config_.routes.size()) chosen = choice - 1;
+  if (call.choice != kNotRouted && call.choice <= config_.routes.size()) chosen = call.choice - 1;
   Count(chosen);
-  return chosen.has_value() ? choice : kNotRouted;
+  return chosen.has_value() ? call.choice : kNotRouted;
 }
 
 void SplitFilter::OnResponse(RequestCall& call, uint32_t note) {

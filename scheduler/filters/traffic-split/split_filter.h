@@ -61,7 +61,7 @@ class SplitFilter final : public RequestFilter {
   // Always decidable in-process: the client core picks by the same rules
   // (fastpath/route_choice.h) from the same weights.
   FastPathPlan CompileFastPath(FastPathContext& context) override;
-  uint32_t OnFastPathRequest(bool answered, uint8_t choice) override;
+  uint32_t OnFastPathRequest(const FastPathCall& call) override;
   void AdoptState(RequestFilter& previous) override;
   void TakeReport(v1::Report& report) override;
 
