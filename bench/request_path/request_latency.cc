@@ -43,6 +43,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <time.h>
@@ -109,6 +110,9 @@ CallerFactory Getter(int port, Hook* hook = nullptr, std::string service = "") {
   return [port, hook, service] {
     auto client = std::make_shared<httplib::Client>("127.0.0.1", port);
     client->set_tcp_nodelay(true);
+    // cpp-httplib closes the connection after each request unless told otherwise: a new
+    // TCP connection per call would be most of what every row measures.
+    client->set_keep_alive(true);
     return Caller([client, hook, service] {
       if (hook != nullptr) return hook->Get(*client, service, "/orders").status;
       auto response = client->Get("/orders");
@@ -166,6 +170,8 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   // Idle keep-alive connections (the load's, nginx's and HAProxy's pools) each hold a
   // worker: enough workers that none waits for one.
   service.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  // cpp-httplib closes a connection after 5 requests by default: keep them all.
+  service.set_keep_alive_max_count(std::numeric_limits<size_t>::max());
   service.Get("/orders", [](const httplib::Request&, httplib::Response& response) {
     response.set_content("{\"orders\":[]}", "application/json");
   });
