@@ -2,9 +2,12 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <numeric>
+#include <random>
 #include <thread>
 
 namespace middlepipe::bench {
@@ -77,9 +80,15 @@ std::vector<LoadResult> Interleaved(const std::vector<CallerFactory>& make_calle
     callers.push_back(make_callers[row]());
     results[row].latencies_us.reserve(static_cast<size_t>(requests));
   }
+  // A fresh random order each time, from a fixed seed: a row's call costs more or less
+  // depending on which row's call came just before (who woke up, what is in the caches),
+  // so a fixed rotation would give each row a bias of its own.
+  std::vector<size_t> order(rows);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937 shuffle(12345);
   for (int i = 0; i < requests; ++i) {
-    for (size_t k = 0; k < rows; ++k) {
-      const size_t row = (static_cast<size_t>(i) + k) % rows;
+    std::shuffle(order.begin(), order.end(), shuffle);
+    for (size_t row : order) {
       const double cpu_before = ThreadCpuSeconds();
       const auto sent = Clock::now();
       if (callers[row]() != 200) ++results[row].failures;

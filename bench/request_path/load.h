@@ -28,7 +28,7 @@ LoadResult ConstantRate(const CallerFactory& make_caller, double rate, int reque
 LoadResult ClosedLoop(const CallerFactory& make_caller, int requests, int connections);
 
 // One thread, one connection per caller: `requests` times one call of each caller, back
-// to back, starting with a different caller each time (so none always follows another).
+// to back, in a new random order each time (so none always follows the same other).
 // Neighbouring calls of different rows are microseconds apart, so drift and noise bursts
 // hit every row alike: the rows' differences resolve what separate runs cannot.
 // Result i is caller i's.

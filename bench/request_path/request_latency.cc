@@ -25,7 +25,7 @@
 // the app's thread spent (the client, and for middlepipe rows the hook), per 1,000
 // requests, and the interposer's resident memory after the load.
 // Then, per round, the interleaved rows (load.h's Interleaved): direct, middlepipe and the
-// two sidecars called one after another from one thread, one call each in turn, so the
+// two sidecars called one after another from one thread, one call each in random order, so the
 // rows' differences are not swamped by this machine's drift; "interleaved_added_p50/p99"
 // and their ratio to the best sidecar's.
 // In-process costs without HTTP: decision_and_report_cost (the client core's verdict and
@@ -227,9 +227,12 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   std::string token = *ReadFile(scratch / "data/admin-token");
   token.pop_back();
   WriteFileAtomically(scratch / "token", token, 0600).IgnoreError();
+  // The segment on tmpfs, as under /run in a container (this machine's /tmp is on disk,
+  // where the kernel would also write the segment back to the disk now and then).
+  const std::string segment_path = absl::StrCat("/dev/shm/mp-bench-", getpid(), ".shm");
   auto agent = testing::ChildProcess::Start(
       {agent_binary, "--controller", "unix://" + (scratch / "c.sock"), "--app", "web",
-       "--token-file", scratch / "token", "--socket", scratch / "agent.sock"},
+       "--token-file", scratch / "token", "--socket", scratch / "agent.sock", "--shm", segment_path},
       scratch.path());
   if (!agent.ok() || !agent->WaitForStderrLine("running epoch 0", std::chrono::seconds(30))) {
     std::cerr << "request_latency: mp-agent did not start\n";
@@ -283,6 +286,7 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
 
   HookOptions hook_options;
   hook_options.socket_path = scratch / "agent.sock";
+  hook_options.shm_path = segment_path;
   Hook hook(hook_options);
   Hook alone_hook(hook_options);  // its own, so `hook`'s counts are the orders chain's
   hook_options.fast_path = false;
@@ -299,7 +303,7 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   {
     // The fast path's own cost, without HTTP: a verdict and its outcome, back to back.
     fastpath::ClientOptions core_options;
-    core_options.path = hook_options.socket_path + ".shm";
+    core_options.path = segment_path;
     fastpath::Client core(core_options);
     // Fewer calls than the limit's burst, and a pause for it to refill after each loop,
     // so every call is the ordinary one (passed), never the limited answer.
