@@ -26,8 +26,9 @@
 // requests, and the interposer's resident memory after the load.
 // Then, per round, the interleaved rows (load.h's Interleaved): direct, middlepipe and the
 // two sidecars called one after another from one thread, one call each in random order, so the
-// rows' differences are not swamped by this machine's drift; "interleaved_added_p50/p99"
-// and their ratio to the best sidecar's.
+// rows' differences are not swamped by this machine's drift; "interleaved_added_p50/p99",
+// their ratio to the best sidecar's, and each row's calls per second on one connection
+// over direct's ("interleaved_throughput_vs_direct").
 // In-process costs without HTTP: decision_and_report_cost (the client core's verdict and
 // report) and hook_call_cost (the whole C++ hook around a call that costs nothing).
 // Also reports the agent's memory idle and after the load: all resident pages, and its
@@ -147,6 +148,8 @@ bool EmitInterleaved(const std::vector<Row>& rows, int requests) {
       added[names[i]].push_back(difference);
       kFigures.Emit(names[i], absl::StrCat("interleaved_added_p", percent), "us", difference);
     }
+    // Requests per second one connection gets, back to back, over direct's.
+    kFigures.Emit(names[i], "interleaved_throughput_vs_direct", "ratio", results[0].seconds / results[i].seconds);
   }
   for (size_t i : {size_t{0}, size_t{1}}) {
     const double best_sidecar = std::min(added["nginx-sidecar"][i], added["haproxy-sidecar"][i]);
