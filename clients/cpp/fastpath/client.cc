@@ -164,6 +164,46 @@ const std::string* FindHeader(const HeaderList& headers, const std::string& name
   return nullptr;
 }
 
+// What the first pass found out for the second: the keyed limit's key and its slot.
+struct KeyedCall {
+  std::string key;
+  int slot = -1;
+};
+
+// Whether the client core can decide the call alone, found out before any step takes a
+// token: a call handed to the agent must not have used anything up. A chain has at most
+// one keyed limit decided here (the observation has room for one key).
+bool Decidable(const Program& program, const Segment& segment, const Request& request, KeyedCall* keyed) {
+  const uint64_t cells = segment.geometry().cell_count;
+  bool keyed_seen = false;
+  for (const Step& step : program.steps) {
+    switch (step.kind) {
+      case Step::Kind::kRespond:
+        break;
+      case Step::Kind::kTakeToken:
+        if (step.cell >= cells) return false;  // corrupt: the agent decides
+        break;
+      case Step::Kind::kFault:
+      case Step::Kind::kRoute:
+        // They change the call: only a caller that applies a delay and a route may have them.
+        if (!request.applies_delay_and_destination || step.filter_index >= kChoiceFilters) return false;
+        if (!step.sticky_header.empty() && request.headers == nullptr) return false;  // the key is there
+        break;
+      case Step::Kind::kTakeKeyedToken: {
+        if (request.headers == nullptr || keyed_seen) return false;
+        if (uint64_t{step.cell} + 2ull * step.key_slots > cells) return false;
+        keyed_seen = true;
+        const std::string* value = FindHeader(*request.headers, step.key_header);
+        keyed->key = value != nullptr ? *value : "";
+        keyed->slot = KeyTable(&segment.cell(step.cell), step.key_slots).Find(KeyTag(keyed->key));
+        if (keyed->slot < 0) return false;  // a new key: the agent makes its bucket
+        break;
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Verdict Client::Decide(const std::string& service, const Request& request) {
@@ -185,43 +225,33 @@ Verdict Client::Decide(const std::string& service, const Request& request) {
     return verdict;
   }
   const Program& program = *binding.program;
-  auto ask = [&verdict] {
-    Verdict asked;
-    asked.action = Action::kAskAgent;
-    verdict = std::move(asked);
-    return verdict;
-  };
-  if (!program.fast || now_ms >= program.valid_until_ms) return ask();
+  KeyedCall keyed;
+  if (!program.fast || now_ms >= program.valid_until_ms ||
+      !Decidable(program, *verdict.segment, request, &keyed)) {
+    verdict.segment = nullptr;
+    return verdict;  // kAskAgent
+  }
   verdict.epoch = program.epoch;
   verdict.binding_id = program.binding_id;
   verdict.filter_count = program.filter_count;
   std::pair<std::string, std::string> epoch_marker{"Middlepipe-Epoch", std::to_string(program.epoch)};
   HeaderList markers;  // of the steps so far, in chain order, as the agent's chain adds them
+  // Decidable() checked everything that could send the call to the agent: from here on
+  // every step decides.
   for (const Step& step : program.steps) {
-    const bool chooses = step.kind == Step::Kind::kFault || step.kind == Step::Kind::kRoute;
-    if (chooses && (!request.applies_delay_and_destination || step.filter_index >= kChoiceFilters)) {
-      return ask();
-    }
     int64_t wait_us = 0;
     bool answer = step.kind == Step::Kind::kRespond;
     std::string key_named;  // what a keyed limit's answer says of the key
     if (step.kind == Step::Kind::kTakeToken) {
-      if (step.cell >= verdict.segment->geometry().cell_count) return ask();  // corrupt: the agent decides
       wait_us = TakeToken(verdict.segment->cell(step.cell), step.interval_us, step.tolerance_us, now_us);
       answer = wait_us != 0;
     } else if (step.kind == Step::Kind::kTakeKeyedToken) {
-      // The key is in the headers; a second keyed limit has no room in the observation.
-      if (request.headers == nullptr || verdict.key_slot != 0) return ask();
-      if (uint64_t{step.cell} + 2ull * step.key_slots > verdict.segment->geometry().cell_count) return ask();
-      const std::string* value = FindHeader(*request.headers, step.key_header);
-      const std::string key = value != nullptr ? *value : "";
       const KeyTable table(&verdict.segment->cell(step.cell), step.key_slots);
-      const int slot = table.Find(KeyTag(key));
-      if (slot < 0) return ask();  // a new key: the agent makes its bucket
-      verdict.key_slot = static_cast<uint16_t>(slot + 1);
-      wait_us = TakeToken(table.bucket(static_cast<uint32_t>(slot)), step.interval_us, step.tolerance_us, now_us);
+      verdict.key_slot = static_cast<uint16_t>(keyed.slot + 1);
+      wait_us = TakeToken(table.bucket(static_cast<uint32_t>(keyed.slot)), step.interval_us, step.tolerance_us,
+                          now_us);
       answer = wait_us != 0;
-      if (!key.empty()) key_named = step.key_prefix + key;
+      if (!keyed.key.empty()) key_named = step.key_prefix + keyed.key;
     } else if (step.kind == Step::Kind::kFault) {
       answer = step.abort_percent > 0 && Roll() * 100 < step.abort_percent;
       if (!answer && step.delay_percent > 0 && step.delay_ms > 0 && Roll() * 100 < step.delay_percent) {
@@ -233,8 +263,6 @@ Verdict Client::Decide(const std::string& service, const Request& request) {
       std::optional<size_t> chosen;
       if (step.sticky_header.empty()) {
         chosen = WeightedRoute(step.routes, Roll());
-      } else if (request.headers == nullptr) {
-        return ask();  // the key is in headers we were not given
       } else if (const std::string* key = FindHeader(*request.headers, step.sticky_header)) {
         chosen = StickyRoute(step.routes, *key);
       } else {

@@ -70,6 +70,19 @@ Step OpenBreaker() {
   return step;
 }
 
+// A rate limit's step with room for one token, refilled every interval_us.
+Step OneTokenLimit(uint8_t filter_index, uint32_t cell, int64_t interval_us) {
+  Step take;
+  take.kind = Step::Kind::kTakeToken;
+  take.filter_index = filter_index;
+  take.cell = cell;
+  take.interval_us = interval_us;
+  take.tolerance_us = 0;
+  take.markers = {{"Middlepipe-Short-Circuit", "limit"}};
+  take.response.status = 429;
+  return take;
+}
+
 struct Harness {
   explicit Harness(const std::string& name) : path(TempPath(name)), agent(path) {
     ClientOptions options;
@@ -121,15 +134,7 @@ TEST(ClientTest, RespondStepAnswersAndIsCounted) {
 TEST(ClientTest, TokenStepLimitsWithRetryAfter) {
   Harness harness("token.shm");
   Program program = Orders(true);
-  Step take;
-  take.kind = Step::Kind::kTakeToken;
-  take.filter_index = 1;
-  take.cell = 2;
-  take.interval_us = 2'500'000;  // 0.4/s
-  take.tolerance_us = 0;        // capacity 1
-  take.markers = {{"Middlepipe-Short-Circuit", "limit"}};
-  take.response.status = 429;
-  program.steps.push_back(take);
+  program.steps.push_back(OneTokenLimit(1, 2, 2'500'000));  // 0.4/s
   harness.agent.Publish(1, program);
   EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kContinue);
   Verdict limited = harness.client->OnRequest("orders");
@@ -294,15 +299,7 @@ TEST(ClientTest, FaultStepAbortsAndDelaysAtItsRates) {
   EXPECT_NEAR(delayed, kCalls * 0.4, 6 * std::sqrt(kCalls * 0.4 * 0.6));
 
   // A limit after a delay: the answer carries the delay's marker, then its own.
-  program.steps = {Faults(0, 100)};
-  Step take;
-  take.kind = Step::Kind::kTakeToken;
-  take.filter_index = 1;
-  take.cell = 0;
-  take.interval_us = 1'000'000'000;
-  take.markers = {{"Middlepipe-Short-Circuit", "limit"}};
-  take.response.status = 429;
-  program.steps.push_back(take);
+  program.steps = {Faults(0, 100), OneTokenLimit(1, 0, 1'000'000'000)};
   harness.agent.Publish(0, program);
   EXPECT_EQ(harness.client->OnRequest("orders", Applying()).action, Action::kContinue);
   Verdict limited = harness.client->OnRequest("orders", Applying());
@@ -317,6 +314,21 @@ TEST(ClientTest, FaultStepAbortsAndDelaysAtItsRates) {
   ASSERT_EQ(taken.size(), 1u);
   EXPECT_EQ(taken[0].answered_by, 1u);
   EXPECT_EQ(taken[0].choices[0], 1) << "the agent counts the delay too";
+}
+
+// A call handed to the agent has used nothing up: the agent's OnRequest takes its token,
+// so a token taken here first would be taken twice.
+TEST(ClientTest, ACallHandedToTheAgentHasTakenNoToken) {
+  Harness harness("nothing-taken.shm");
+  Program program = Orders(true);
+  program.steps = {OneTokenLimit(0, 1, 1'000'000'000), Faults(0, 100)};  // no second token for long
+  program.steps[1].filter_index = 1;
+  harness.agent.Publish(0, program);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(harness.client->OnRequest("orders").action, Action::kAskAgent) << "it does not apply delays";
+  }
+  EXPECT_EQ(harness.client->OnRequest("orders", Applying()).action, Action::kContinue) << "the token is still there";
+  EXPECT_EQ(harness.client->OnRequest("orders", Applying()).action, Action::kRespond);
 }
 
 Step Split(const std::string& sticky_header) {
