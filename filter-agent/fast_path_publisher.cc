@@ -131,7 +131,16 @@ void FastPathPublisher::Publish(const scheduler::ChainSet* current, int64_t now_
         const std::string key = absl::StrCat(service, "/", name, "/", count);
         auto found = cells_.find(key);
         if (found == cells_.end()) {
-          if (count == 0 || count > geometry.cell_count - next_cell_) return std::nullopt;
+          if (count == 0 || count > geometry.cell_count - next_cell_) {
+            // Ranges are never given back, so this holds from now on: say it once.
+            if (!warned_cells_) {
+              logger_->Warning("fast path: no room left in the segment's ", geometry.cell_count,
+                               " cells for ", service, "/", name, " (", count,
+                               " asked); its calls go over the socket");
+            }
+            warned_cells_ = true;
+            return std::nullopt;
+          }
           found = cells_.emplace(key, next_cell_).first;
           next_cell_ += count;
         }

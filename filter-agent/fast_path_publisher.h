@@ -73,6 +73,7 @@ class FastPathPublisher {
   std::map<uint32_t, std::string> written_;  // slot -> payload now in it
   uint64_t unlisted_ = 0;
   bool warned_full_ = false;
+  bool warned_cells_ = false;
   uint64_t lost_told_ = 0;  // lost() when last said on the log
   int64_t next_loss_warning_ms_ = 0;
 

@@ -396,6 +396,26 @@ TEST(FastPathPublisherTest, DirectoryFollowsEpochs) {
 }
 
 // Stop takes what the app sent last and tells clients the fast path is gone.
+// A segment without room for a limit's buckets: that binding goes over the socket, and
+// the agent says why, once.
+TEST(FastPathPublisherTest, NoRoomForBucketsIsSaidOnce) {
+  int64_t now_ms = 1'000'000;
+  fastpath::Segment::Sizes sizes;
+  sizes.cell_count = 8;  // the unkeyed limits fit; the per-user key table does not
+  World fast([&now_ms] { return now_ms; }, [&now_ms] { return now_ms * 1000; }, TempPath("no-room.shm"), sizes);
+  fast.Commit(1);
+  fast.Round();
+  fast.Round();
+  fastpath::Request about;
+  const fastpath::HeaderList headers = {{"X-User", "ann"}};
+  about.headers = &headers;
+  EXPECT_EQ(fast.client->OnRequest("users", about).action, Action::kAskAgent);
+  const std::string log = fast.log.str();
+  const size_t said = log.find("no room left in the segment's 8 cells for users/users-limit");
+  ASSERT_NE(said, std::string::npos) << log;
+  EXPECT_EQ(log.find("no room left", said + 1), std::string::npos) << "said more than once: " << log;
+}
+
 TEST(FastPathPublisherTest, StopDrainsAndRetires) {
   int64_t now_ms = 1'000'000;
   const std::string path = TempPath("stop.shm");

@@ -180,6 +180,16 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   });
   const int service_port = service.bind_to_any_port("127.0.0.1");
   std::thread service_thread([&] { service.listen_after_bind(); });
+  // Stops the service on every way out, an exception included (a joinable thread left
+  // behind would end the process before the children below are stopped).
+  struct StopService {
+    httplib::Server& server;
+    std::thread& thread;
+    ~StopService() {
+      server.stop();
+      thread.join();
+    }
+  } stop_service{service, service_thread};
 
   // nginx as the sidecar: keep-alive to the service, no access log.
   const int nginx_port = testing::FreeLoopbackPort();
@@ -416,8 +426,6 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
   nginx->WaitForExit(std::chrono::seconds(20));
   haproxy->Signal(SIGTERM);
   haproxy->WaitForExit(std::chrono::seconds(20));
-  service.stop();
-  service_thread.join();
   return 0;
 }
 
@@ -450,6 +458,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  return middlepipe::bench::Run(controller, aggregator, agent, nginx, haproxy, requests, rounds, rate,
-                                connections);
+  try {
+    return middlepipe::bench::Run(controller, aggregator, agent, nginx, haproxy, requests, rounds, rate,
+                                  connections);
+  } catch (const std::exception& error) {
+    // Caught, so the stack unwinds and the children (nginx, HAProxy, the control plane,
+    // the agent) are stopped with it instead of outliving the benchmark.
+    std::cerr << "request_latency: " << error.what() << "\n";
+    return 1;
+  }
 }
