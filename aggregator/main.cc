@@ -1,7 +1,6 @@
 // mp-aggregator: one per user; ingests filter reports, makes cluster-wide decisions and
 // pushes them back, serves live state over gRPC (Query) and HTTP (/metrics), and can
 // export to Graphite. This file only wires the pieces.
-#include <httplib.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -116,11 +115,11 @@ int Run(const Options& options) {
   };
   HttpServer http(&logger);
   if (http_address.has_value()) {
-    http.routes().Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
-      response.set_content("ok\n", "text/plain");
-    });
-    http.routes().Get("/metrics", [&](const httplib::Request&, httplib::Response& response) {
-      response.set_content(metrics(), "text/plain; version=0.0.4");
+    http.Get("/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); });
+    http.Get("/metrics", [&](const HttpRequest&) {
+      HttpResponse response = HttpResponse::Text(200, metrics());
+      response.content_type = "text/plain; version=0.0.4";
+      return response;
     });
     absl::StatusOr<Address> bound = http.Start(*http_address);
     if (!bound.ok()) {

@@ -14,8 +14,9 @@ namespace {
 
 constexpr char kProgram[] = "mp";
 
-// `mp version`: the CLI's version, and the controller's when it answers. The controller
-// being away is a warning, not a failure: the CLI's own version is still the answer.
+// `mp version`: the CLI's version, and the controller's. The CLI's own version is printed
+// first either way; a controller that does not answer (or refuses the token) makes it a
+// failure (exit 1), so scripts that check connectivity with `mp version` are not misled.
 void Version(CommandContext& context) {
   nlohmann::json result = {{"client", {{"version", kVersion}, {"api", kApiVersion}}}};
   if (!context.json) context.out() << kProgram << " " << kVersion << " (" << kApiVersion << ")\n";
@@ -40,9 +41,9 @@ void Version(CommandContext& context) {
   } else {
     result["controller"] = nullptr;
     result["controller_error"] = std::string(version.status().message());
-    context.Warn(std::string(version.status().message()));
   }
   if (context.json) context.out() << result.dump(2) << "\n";
+  if (!version.ok()) context.Fail(version.status());
 }
 
 }  // namespace

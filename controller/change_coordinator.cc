@@ -363,18 +363,53 @@ void ChangeCoordinator::ReaperWorker() {
                        " ms");
       session->SetState(v1::INSTANCE_STATE_LOST, "missed heartbeats");
       registry_->Remove(session);
-      session->CloseStream("missed heartbeats");
+      session->CloseStream(absl::UnavailableError("missed heartbeats"));
     }
   }
 }
 
 void ChangeCoordinator::OnRegistered(const SessionPtr& session) {
-  if (SessionPtr replaced = registry_->Add(session)) {
-    replaced->CloseStream("replaced by a new connection of the same instance");
+  AgentRegistry::Claim claim = registry_->Add(session);
+  if (claim.holder != nullptr) {
+    logger_->Warning("user ", session->user(), " instance ", session->Name(), ": refused a second "
+                     "agent (address ", session->address(), "); the agent at ",
+                     claim.holder->address(), " holds it");
+    session->CloseStream(absl::AlreadyExistsError(absl::StrCat(
+        "instance ", session->Name(), " is held by another agent (address ",
+        claim.holder->address(), "); two agents cannot be one instance. This one is refused "
+        "while the other stays connected")));
+    return;
+  }
+  if (claim.replaced != nullptr) {
+    claim.replaced->CloseStream(
+        absl::UnavailableError("replaced by a new connection of the same instance"));
   }
   logger_->Info("user ", session->user(), " instance ", session->Name(), " registered");
+  RememberApp(session->user(), session->app());
   QueueSync(session);
   QueueRefresh(session->user());  // its address is an endpoint of chains to its app
+}
+
+void ChangeCoordinator::RememberApp(const std::string& user, const std::string& app) {
+  bool known = false;
+  absl::Status read = store_->DryRun([&](StoreTransaction& tx) {
+    absl::StatusOr<std::vector<std::string>> apps = tx.ListApps(user);
+    if (!apps.ok()) return apps.status();
+    known = std::find(apps->begin(), apps->end(), app) != apps->end();
+    return absl::OkStatus();
+  });
+  if (!read.ok() || known) return;
+  // Epoch 0 is what the store answers for an app it has never seen, so this changes no
+  // epoch; it makes the app a known service across a controller restart.
+  absl::Status stored = store_->Transact([&](StoreTransaction& tx) {
+    absl::StatusOr<std::vector<std::string>> apps = tx.ListApps(user);
+    if (!apps.ok()) return apps.status();
+    if (std::find(apps->begin(), apps->end(), app) != apps->end()) return absl::OkStatus();
+    return tx.SetEpoch(user, app, 0);
+  });
+  if (!stored.ok()) {
+    logger_->Warning("user ", user, " app ", app, ": cannot remember the app: ", stored.message());
+  }
 }
 
 void ChangeCoordinator::OnHeartbeat(const SessionPtr& session) {

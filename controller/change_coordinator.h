@@ -106,6 +106,9 @@ class ChangeCoordinator final : public AgentEvents {
   absl::StatusOr<v1::Rollout> Roll(const std::string& user, const Mutation& mutation,
                                    bool against_distributed);
   void QueueRefresh(const std::string& user);
+  // Stores an epoch row (0) for an app the store has not seen, so that after a controller
+  // restart the app is a known bind target before its agents reconnect.
+  void RememberApp(const std::string& user, const std::string& app);
   void SyncWorker();
   void ReaperWorker();
   void QueueSync(const std::shared_ptr<AgentSession>& session);

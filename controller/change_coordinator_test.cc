@@ -39,7 +39,7 @@ class ThreadAgent {
           changed_.notify_all();
           return true;
         },
-        [](const std::string&) {});
+        [](const absl::Status&) {});
     thread_ = std::thread([this] { Run(); });
   }
 

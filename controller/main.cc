@@ -141,7 +141,8 @@ int Run(const Options& options) {
   absl::StatusOr<RunningGrpcServer> grpc =
       StartGrpcServer(*grpc_address, {&controller_service, &agent_service});
   if (!grpc.ok()) return Fail(kProgram, grpc.status(), std::cerr);
-  HttpApi http(&logger, [&metrics] { return metrics.Render(); });
+  HttpApi http(&logger, [&metrics] { return metrics.Render(); },
+               [store = store->get()] { return store->Health(); });
   std::optional<broker::ServiceBroker> service_broker;
   if (broker_credentials.has_value()) {
     service_broker.emplace(*broker_credentials, &controller_service, store->get(), &*kinds, &logger);
@@ -170,7 +171,7 @@ int Run(const Options& options) {
 
   int signal_number = termination.Wait();
   logger.Info("signal ", signal_number, ": shutting down");
-  dashboard.Stop();  // its event streams end, so the HTTP server's stop need not wait
+  dashboard.Stop();  // its event streams end
   http.Stop();
   grpc->Stop();
   aggregators.Stop();

@@ -27,12 +27,31 @@ std::string ControlClient::aggregator_address() const {
 
 void ControlClient::Run() {
   std::chrono::milliseconds backoff = options_.initial_backoff;
+  bool said_refused = false;
   while (!loop_.stopped()) {
-    if (RunStream()) backoff = options_.initial_backoff;
+    const bool welcomed = RunStream();
+    if (refused_.load()) {
+      // Another agent holds this instance: retry slowly (it may go away), say it once.
+      if (!said_refused) {
+        logger_->Error("the controller refused this agent: ", refused_reason(),
+                       "; retrying every ", options_.max_backoff.count(), " ms, silently");
+        said_refused = true;
+      }
+      if (!loop_.SleepFor(options_.max_backoff)) return;
+      continue;
+    }
+    if (said_refused && welcomed) logger_->Info("the controller accepted this agent now");
+    said_refused = false;
+    if (welcomed) backoff = options_.initial_backoff;
     logger_->Warning("controller stream ended; reconnecting in ", backoff.count(), " ms");
     if (!loop_.SleepFor(backoff)) return;
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
+}
+
+std::string ControlClient::refused_reason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refused_reason_;
 }
 
 bool ControlClient::Write(Stream& stream, const v1::AgentMessage& message) {
@@ -117,10 +136,16 @@ bool ControlClient::RunStream() {
   }
   grpc::Status status = stream->Finish();
   loop_.Leave();
-  if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+  const bool refused = status.error_code() == grpc::StatusCode::ALREADY_EXISTS;
+  if (refused) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refused_reason_ = status.error_message();
+  }
+  refused_.store(refused);
+  if (!status.ok() && !refused && status.error_code() != grpc::StatusCode::CANCELLED) {
     logger_->Warning("controller at ", options_.target, ": ", status.error_message());
   }
-  return welcomed;
+  return welcomed && !refused;
 }
 
 void ControlClient::Handle(const v1::ControllerMessage& message, Stream& stream) {

@@ -59,8 +59,11 @@ class ControlClient {
   using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
 
   void Run();
-  // One stream from connect to end; returns whether it was welcomed.
+  // One stream from connect to end; returns whether it was welcomed (and not refused).
   bool RunStream();
+  // Why the controller refused the last stream (ALREADY_EXISTS: another agent holds
+  // this instance).
+  std::string refused_reason() const;
   void Handle(const v1::ControllerMessage& message, Stream& stream);
   bool Write(Stream& stream, const v1::AgentMessage& message);
 
@@ -70,10 +73,12 @@ class ControlClient {
   std::unique_ptr<v1::AgentControl::Stub> stub_;
 
   CancellableLoop loop_;
-  mutable std::mutex mu_;  // guards the two fields below
+  mutable std::mutex mu_;  // guards the three fields below
   std::string aggregator_address_;
   std::chrono::milliseconds heartbeat_interval_{1000};
+  std::string refused_reason_;
   std::atomic<bool> connected_{false};
+  std::atomic<bool> refused_{false};  // the last stream ended ALREADY_EXISTS
 
   std::mutex write_mu_;  // one Write at a time on the stream
   std::thread thread_;

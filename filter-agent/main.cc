@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <sys/random.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/address.h"
 #include "common/command_line.h"
@@ -52,6 +54,16 @@ struct Options {
   uint32_t report_interval_ms = 250;
   uint32_t packet_queue = 4242;
 };
+
+// 16 random bytes, hex: this process's incarnation (agent.proto Register.incarnation).
+absl::StatusOr<std::string> NewIncarnation() {
+  unsigned char bytes[16];
+  if (getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes))) {
+    return absl::UnavailableError("cannot read random bytes for the agent's incarnation");
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
 
 // The hook socket: --socket, else $MP_AGENT_SOCKET, else the documented default.
 std::string HookSocketPath(const Options& options) {
@@ -171,6 +183,10 @@ int Run(const Options& options) {
   control.registration.set_port(options.port);
   control.registration.set_agent_version(kVersion);
   control.registration.set_packet_capable(packets != nullptr);
+  // Tells this process's reconnects from a second agent claiming the same instance.
+  absl::StatusOr<std::string> incarnation = NewIncarnation();
+  if (!incarnation.ok()) return Fail(kProgram, incarnation.status(), std::cerr);
+  control.registration.set_incarnation(*incarnation);
   control.aggregator_connected = [&reporter_made] {
     const Reporter* reporter = reporter_made.load();
     return reporter != nullptr && reporter->connected();

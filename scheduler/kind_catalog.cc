@@ -1,5 +1,7 @@
 #include "scheduler/kind_catalog.h"
 
+#include "common/json.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -40,6 +42,8 @@ absl::StatusOr<std::string> KindCatalog::ValidateConfig(const std::string& kind,
     return absl::InvalidArgumentError(absl::StrCat("unknown kind \"", kind, "\" (known: ",
                                                    absl::StrJoin(names, ", "), ")"));
   }
+  // Bounded before any parsing: what validates and stores the config recurses.
+  if (absl::Status deep = CheckJsonDepth(config_json, "config"); !deep.ok()) return deep;
   nlohmann::json config = nlohmann::json::parse(config_json.empty() ? "{}" : config_json, nullptr,
                                                 /*allow_exceptions=*/false);
   if (config.is_discarded()) {

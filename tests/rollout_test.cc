@@ -299,5 +299,74 @@ TEST_F(RolloutTest, EveryAcknowledgedChangeSurvivesKillNine) {
   EXPECT_EQ(chain.chain().filters_size(), 25);
 }
 
+// The bug: after a controller restart, binding to a service that is an app failed for
+// 2-7 s ("service \"orders\" not found") until that app's agents had reconnected.
+TEST_F(RolloutTest, AnAppIsABindTargetRightAfterARestartBeforeItsAgentsReturn) {
+  StartController();
+  Create("monitor", "watch");
+  {
+    std::vector<std::unique_ptr<FakeAgent>> orders = StartAgents("orders", 1);
+    ASSERT_TRUE(Bind("watch", "web", "orders").ok());
+    ASSERT_TRUE(Client()
+                    .Call(&Stub::UnbindMiddlepipe,
+                          [] {
+                            v1::UnbindMiddlepipeRequest request;
+                            request.set_name("watch");
+                            request.set_app("web");
+                            request.set_service("orders");
+                            return request;
+                          }())
+                    .ok());
+  }  // orders' agent is gone
+  controller_->process().Signal(SIGKILL);
+  ASSERT_EQ(controller_->process().WaitForExit(seconds(10)), 128 + SIGKILL);
+  ASSERT_TRUE(controller_->Start().ok());
+  absl::StatusOr<v1::BindMiddlepipeResponse> bound = Bind("watch", "web", "orders");
+  EXPECT_TRUE(bound.ok()) << bound.status();
+}
+
+// The bug: two agents claiming the same app and instance evicted each other about 10
+// times a second forever, and the instance's address flipped between them. The first
+// holder keeps the instance; the second is refused, with a reason, for as long as the
+// first stays connected, and gets it once the first is gone.
+TEST_F(RolloutTest, ASecondAgentClaimingAnInstanceIsRefusedWhileTheFirstHoldsIt) {
+  StartController();
+  FakeAgentOptions first = testing::AgentOptions(controller_->target(), token_, "web", 0);
+  first.incarnation = "first-agent";
+  first.address = "198.18.0.10";
+  auto holder = std::make_unique<FakeAgent>(first);
+  ASSERT_TRUE(holder->WaitForEpoch(0, seconds(20)));
+
+  FakeAgentOptions second = first;
+  second.incarnation = "second-agent";
+  second.address = "198.18.0.99";
+  auto claimant = std::make_unique<FakeAgent>(second);
+  std::optional<grpc::Status> refused = claimant->WaitForStreamEnd(seconds(10));
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_NE(refused->error_message().find("instance web/0 is held by another agent (address "
+                                          "198.18.0.10)"),
+            std::string::npos)
+      << refused->error_message();
+  EXPECT_FALSE(holder->WaitForStreamEnd(milliseconds(500)).has_value()) << "the holder was evicted";
+  auto apps = Client().Call(&Stub::ListApps, v1::ListAppsRequest());
+  ASSERT_TRUE(apps.ok()) << apps.status();
+  ASSERT_EQ(apps->apps(0).instances_size(), 1);
+  EXPECT_EQ(apps->apps(0).instances(0).address(), "198.18.0.10");
+
+  // A reconnect of the holder itself (same incarnation) replaces its stale stream.
+  auto reconnect = std::make_unique<FakeAgent>(first);
+  ASSERT_TRUE(reconnect->WaitForEpoch(0, seconds(20)));
+  std::optional<grpc::Status> replaced = holder->WaitForStreamEnd(seconds(10));
+  ASSERT_TRUE(replaced.has_value());
+  EXPECT_EQ(replaced->error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // Once the holder is gone, the other agent gets the instance.
+  reconnect.reset();
+  holder.reset();
+  auto successor = std::make_unique<FakeAgent>(second);
+  EXPECT_TRUE(successor->WaitForEpoch(0, seconds(20)));
+}
+
 }  // namespace
 }  // namespace middlepipe

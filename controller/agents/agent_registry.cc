@@ -4,12 +4,16 @@
 
 namespace middlepipe::controller {
 
-AgentRegistry::SessionPtr AgentRegistry::Add(SessionPtr session) {
+AgentRegistry::Claim AgentRegistry::Add(SessionPtr session) {
   std::lock_guard<std::mutex> lock(mu_);
   SessionPtr& slot = sessions_[Key{session->user(), session->app(), session->index()}];
-  SessionPtr replaced = std::move(slot);
+  if (slot != nullptr && !slot->incarnation().empty() && !session->incarnation().empty() &&
+      slot->incarnation() != session->incarnation()) {
+    return Claim{nullptr, slot};
+  }
+  Claim claim{std::move(slot), nullptr};
   slot = std::move(session);
-  return replaced;
+  return claim;
 }
 
 void AgentRegistry::Remove(const SessionPtr& session) {

@@ -17,9 +17,16 @@ class AgentRegistry {
  public:
   using SessionPtr = std::shared_ptr<AgentSession>;
 
-  // Adds `session`; returns the session it replaces (same user, app and index: the
-  // instance reconnected), if any.
-  SessionPtr Add(SessionPtr session);
+  // What Add did.
+  struct Claim {
+    SessionPtr replaced;  // the instance's earlier session, now out of the registry
+    SessionPtr holder;    // set when `session` was refused: who holds the instance
+  };
+  // Adds `session` for its instance (user, app, index). A session of the same agent
+  // (same incarnation, or an agent that sends none) replaces the earlier one: the agent
+  // reconnected and its old stream is stale. A different agent's claim is refused while
+  // the holder is registered, so two agents claiming one instance cannot evict each other.
+  Claim Add(SessionPtr session);
   // Removes `session` if it is still the registered one for its instance.
   void Remove(const SessionPtr& session);
 

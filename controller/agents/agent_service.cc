@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "common/names.h"
 #include "common/stream_outbox.h"
 #include "controller/auth.h"
@@ -93,10 +94,8 @@ class AgentStream final : public Reactor {
           std::shared_ptr<Outbox> alive = outbox.lock();
           return alive != nullptr && alive->Send(message);
         },
-        [outbox](const std::string& reason) {
-          if (std::shared_ptr<Outbox> alive = outbox.lock()) {
-            alive->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, reason));
-          }
+        [outbox](const absl::Status& why) {
+          if (std::shared_ptr<Outbox> alive = outbox.lock()) alive->Finish(ToGrpcStatus(why));
         });
     v1::ControllerMessage welcome;
     welcome.mutable_welcome()->set_user(user_);

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "proto/agent.pb.h"
 #include "proto/middlepipe.pb.h"
 
@@ -23,8 +24,8 @@ class AgentSession {
  public:
   // Queues a message to the agent; false if the stream is gone.
   using Sender = std::function<bool(const v1::ControllerMessage&)>;
-  // Ends the stream with a reason (e.g. missed heartbeats).
-  using Closer = std::function<void(const std::string& reason)>;
+  // Ends the stream with a status saying why (e.g. UNAVAILABLE: missed heartbeats).
+  using Closer = std::function<void(const absl::Status& why)>;
   using Clock = std::chrono::steady_clock;
 
   AgentSession(std::string user, const v1::Register& registration, Sender sender, Closer closer);
@@ -32,6 +33,8 @@ class AgentSession {
   const std::string& user() const { return user_; }
   const std::string& app() const { return registration_.app(); }
   uint32_t index() const { return registration_.instance_index(); }
+  const std::string& incarnation() const { return registration_.incarnation(); }
+  const std::string& address() const { return registration_.address(); }
   // "web/1": how the CLI and logs name the instance.
   std::string Name() const;
 
@@ -39,7 +42,7 @@ class AgentSession {
   // Sends a Prepare; returns its sequence number on this stream (for WaitPrepareAck), or
   // nullopt if the stream is gone.
   std::optional<uint64_t> SendPrepare(const v1::ControllerMessage& prepare);
-  void CloseStream(const std::string& reason) const { closer_(reason); }
+  void CloseStream(const absl::Status& why) const { closer_(why); }
 
   // From the stream.
   void OnPrepareAck(const v1::PrepareAck& ack);

@@ -32,7 +32,7 @@ AgentSession MakeSession(int* sent) {
         ++*sent;
         return true;
       },
-      [](const std::string&) {});
+      [](const absl::Status&) {});
 }
 
 // The bug this guards against: after an aborted change, the next change prepares the

@@ -1,7 +1,5 @@
 #include "controller/broker/service_broker.h"
 
-#include <httplib.h>
-
 #include <cctype>
 
 #include "absl/strings/ascii.h"
@@ -10,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json.h"
 #include "common/names.h"
 #include "controller/broker/catalog.h"
 
@@ -108,16 +107,25 @@ std::string MiddlepipeName(const std::string& instance_id, const nlohmann::json&
   return name;
 }
 
+// A poll for an operation this broker does not know (never started, or started before
+// the controller restarted) is answered 400 rather than "succeeded": it cannot say.
+std::optional<Reply> UnknownOperation(const HttpRequest& request) {
+  if (!request.query.count("operation")) return std::nullopt;
+  return Error(400, absl::StrCat("operation \"", request.Query("operation"),
+                                 "\" is not known here (it may have been started before the "
+                                 "controller restarted); fetch the resource to see what is stored"));
+}
+
 // The query parameters service_id and plan_id (REQUIRED on deletes) match `instance`.
-std::optional<Reply> CheckQueryIds(const httplib::Request& request, const v1::BrokerInstance& instance) {
+std::optional<Reply> CheckQueryIds(const HttpRequest& request, const v1::BrokerInstance& instance) {
   for (const auto& [field, expected] :
        {std::pair<std::string, std::string>{"service_id", instance.service_id()},
         std::pair<std::string, std::string>{"plan_id", instance.plan_id()}}) {
-    if (!request.has_param(field.c_str()) || request.get_param_value(field.c_str()).empty()) {
+    if (request.Query(field).empty()) {
       return Error(400, absl::StrCat("the query has no ", field));
     }
-    if (request.get_param_value(field.c_str()) != expected) {
-      return Error(400, absl::StrCat(field, " \"", request.get_param_value(field.c_str()),
+    if (request.Query(field) != expected) {
+      return Error(400, absl::StrCat(field, " \"", request.Query(field),
                                      "\" is not the instance's (\"", expected, "\")"));
     }
   }
@@ -183,81 +191,101 @@ ServiceBroker::~ServiceBroker() {
   idle_.wait(lock, [this] { return workers_ == 0; });
 }
 
-void MountDisabledBroker(httplib::Server& server) {
-  auto disabled = [](const httplib::Request&, httplib::Response& response) {
-    response.status = 404;
-    response.set_content(
-        nlohmann::json{{"description",
-                        "the service broker is off: start mp-controller with --broker-user and "
-                        "--broker-password-file"}}
-            .dump(),
-        "application/json");
+void MountDisabledBroker(HttpServer& server) {
+  auto disabled = [](const HttpRequest&) {
+    return HttpResponse::Json(
+        404, nlohmann::json{{"description",
+                             "the service broker is off: start mp-controller with --broker-user "
+                             "and --broker-password-file"}}
+                 .dump());
   };
-  for (const char* path : {"/v2/.*"}) {
-    server.Get(path, disabled);
-    server.Put(path, disabled);
-    server.Patch(path, disabled);
-    server.Delete(path, disabled);
-  }
+  HttpRoute route(disabled);
+  route.on_event_loop = true;
+  for (const char* method : {"GET", "PUT", "PATCH", "DELETE"}) server.Route(method, "/v2/.*", route);
 }
 
-void ServiceBroker::Mount(httplib::Server& server) {
+std::optional<HttpResponse> ServiceBroker::Admit(const HttpRequest& request) const {
+  std::optional<Reply> refused;
+  std::optional<std::pair<std::string, std::string>> header;
+  if (!request.HasHeader("X-Broker-API-Version")) {
+    refused = Error(412, "X-Broker-API-Version is missing; this broker speaks 2.13 to 2.17",
+                    "PreconditionFailed");
+  } else if (!SupportedApiVersion(request.Header("X-Broker-API-Version"))) {
+    refused = Error(412,
+                    absl::StrCat("X-Broker-API-Version ", request.Header("X-Broker-API-Version"),
+                                 " is not supported; use 2.13 or later"),
+                    "PreconditionFailed");
+  } else if (!BasicAuthMatches(request.Header("Authorization"), credentials_)) {
+    refused = Error(401, "wrong or missing broker credentials (HTTP basic auth)", "Unauthorized");
+    header.emplace("WWW-Authenticate", "Basic realm=\"middlepipe service broker\"");
+  }
+  if (!refused) return std::nullopt;
+  HttpResponse response = Answer(request, *refused);
+  if (header) response.Header(header->first, header->second);
+  return response;
+}
+
+HttpResponse ServiceBroker::Answer(const HttpRequest& request, const Reply& reply) {
+  HttpResponse response = HttpResponse::Json(reply.status, reply.body.dump());
+  if (request.HasHeader("X-Broker-API-Request-Identity")) {  // for the platform's tracing
+    response.Header("X-Broker-API-Request-Identity",
+                    request.Header("X-Broker-API-Request-Identity"));
+  }
+  return response;
+}
+
+void ServiceBroker::Mount(HttpServer& server) {
   auto route = [this](Handler handler, bool has_body) {
-    return [this, handler, has_body](const httplib::Request& request, httplib::Response& response) {
-      Serve(request, response, handler, has_body);
+    HttpRoute route;
+    route.handler = [this, handler, has_body](const HttpRequest& request) {
+      return Serve(request, handler, has_body);
     };
+    // Version and credentials are checked on the headers, before any body is read.
+    route.admit = [this](const HttpRequest& request) { return Admit(request); };
+    route.max_body_bytes = has_body ? kMaxBodyBytes : HttpRoute::kDefaultMaxBodyBytes;
+    return route;
   };
-  server.Get("/v2/catalog", route(&ServiceBroker::GetCatalog, false));
-  server.Put(kInstancePath, route(&ServiceBroker::Provision, true));
-  server.Patch(kInstancePath, route(&ServiceBroker::Update, true));
-  server.Delete(kInstancePath, route(&ServiceBroker::Deprovision, false));
-  server.Get(kInstancePath, route(&ServiceBroker::FetchInstance, false));
-  server.Get(R"(/v2/service_instances/([^/]+)/last_operation)",
-             route(&ServiceBroker::InstanceLastOperation, false));
-  server.Put(kBindingPath, route(&ServiceBroker::Bind, true));
-  server.Delete(kBindingPath, route(&ServiceBroker::Unbind, false));
-  server.Get(kBindingPath, route(&ServiceBroker::FetchBinding, false));
-  server.Get(R"(/v2/service_instances/([^/]+)/service_bindings/([^/]+)/last_operation)",
-             route(&ServiceBroker::BindingLastOperation, false));
+  server.Route("GET", "/v2/catalog", route(&ServiceBroker::GetCatalog, false));
+  server.Route("PUT", kInstancePath, route(&ServiceBroker::Provision, true));
+  server.Route("PATCH", kInstancePath, route(&ServiceBroker::Update, true));
+  server.Route("DELETE", kInstancePath, route(&ServiceBroker::Deprovision, false));
+  server.Route("GET", kInstancePath, route(&ServiceBroker::FetchInstance, false));
+  server.Route("GET", R"(/v2/service_instances/([^/]+)/last_operation)",
+               route(&ServiceBroker::InstanceLastOperation, false));
+  server.Route("PUT", kBindingPath, route(&ServiceBroker::Bind, true));
+  server.Route("DELETE", kBindingPath, route(&ServiceBroker::Unbind, false));
+  server.Route("GET", kBindingPath, route(&ServiceBroker::FetchBinding, false));
+  server.Route("GET", R"(/v2/service_instances/([^/]+)/service_bindings/([^/]+)/last_operation)",
+               route(&ServiceBroker::BindingLastOperation, false));
 }
 
-void ServiceBroker::Serve(const httplib::Request& request, httplib::Response& response,
-                          Handler handler, bool has_body) {
+HttpResponse ServiceBroker::Serve(const HttpRequest& request, Handler handler, bool has_body) {
   Reply reply;
-  if (!request.has_header("X-Broker-API-Version")) {
-    reply = Error(412, "X-Broker-API-Version is missing; this broker speaks 2.13 to 2.17",
-                  "PreconditionFailed");
-  } else if (!SupportedApiVersion(request.get_header_value("X-Broker-API-Version"))) {
-    reply = Error(412,
-                  absl::StrCat("X-Broker-API-Version ", request.get_header_value("X-Broker-API-Version"),
-                               " is not supported; use 2.13 or later"),
-                  "PreconditionFailed");
-  } else if (!BasicAuthMatches(request.get_header_value("Authorization"), credentials_)) {
-    reply = Error(401, "wrong or missing broker credentials (HTTP basic auth)", "Unauthorized");
-    response.set_header("WWW-Authenticate", "Basic realm=\"middlepipe service broker\"");
-  } else {
-    Call call{request, nlohmann::json::object(),
-              request.get_header_value("X-Broker-API-Originating-Identity"),
-              request.get_param_value("accepts_incomplete") == "true"};
-    if (has_body) {
-      call.body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    }
-    if (has_body && call.body.is_discarded()) {
-      reply = Error(400, "the request body is not valid JSON");
-    } else if (has_body && !call.body.is_object()) {
+  Call call{request, nlohmann::json::object(), request.Header("X-Broker-API-Originating-Identity"),
+            request.Query("accepts_incomplete") == "true"};
+  const std::string accepts_incomplete = request.Query("accepts_incomplete");
+  if (request.query.count("accepts_incomplete") && accepts_incomplete != "true" &&
+      accepts_incomplete != "false") {
+    reply = Error(400, absl::StrCat("accepts_incomplete must be true or false, not \"",
+                                    accepts_incomplete, "\""));
+  } else if (has_body) {
+    absl::StatusOr<nlohmann::json> body = ParseJson(request.body, "the request body");
+    if (!body.ok()) {
+      reply = Error(400, std::string(body.status().message()));
+    } else if (!body->is_object()) {
       reply = Error(400, "the request body must be a JSON object");
+    } else if (body->contains("context") && !(*body)["context"].is_object()) {
+      reply = Error(400, "context must be a JSON object");
     } else {
-      reply = (this->*handler)(call);
-      logger_->Info("broker ", request.method, " ", request.path, " -> ", reply.status,
-                    call.originating_identity.empty() ? "" : " for ", call.originating_identity);
+      call.body = *std::move(body);
     }
   }
-  if (request.has_header("X-Broker-API-Request-Identity")) {  // for the platform's tracing
-    response.set_header("X-Broker-API-Request-Identity",
-                        request.get_header_value("X-Broker-API-Request-Identity"));
+  if (reply.status == 200) {
+    reply = (this->*handler)(call);
+    logger_->Info("broker ", request.method, " ", request.path, " -> ", reply.status,
+                  call.originating_identity.empty() ? "" : " for ", call.originating_identity);
   }
-  response.status = reply.status;
-  response.set_content(reply.body.dump(), "application/json");
+  return Answer(request, reply);
 }
 
 ServiceBroker::Reply ServiceBroker::GetCatalog(const Call&) { return Ok(200, Catalog(*kinds_)); }
@@ -287,7 +315,7 @@ std::optional<v1::BrokerBinding> ServiceBroker::FindBinding(const std::string& i
 }
 
 ServiceBroker::Reply ServiceBroker::Provision(const Call& call) {
-  const std::string id = call.http.matches[1];
+  const std::string id = call.http.captures[0];
   Reply error;
   std::optional<std::string> service_id = RequiredString(call.body, "service_id", &error);
   if (!service_id) return error;
@@ -340,7 +368,7 @@ ServiceBroker::Reply ServiceBroker::Provision(const Call& call) {
 }
 
 ServiceBroker::Reply ServiceBroker::Update(const Call& call) {
-  const std::string id = call.http.matches[1];
+  const std::string id = call.http.captures[0];
   Reply error;
   std::optional<std::string> service_id = RequiredString(call.body, "service_id", &error);
   if (!service_id) return error;
@@ -393,13 +421,13 @@ ServiceBroker::Reply ServiceBroker::Update(const Call& call) {
 }
 
 ServiceBroker::Reply ServiceBroker::Deprovision(const Call& call) {
-  const std::string id = call.http.matches[1];
+  const std::string id = call.http.captures[0];
   Reply error;
   std::optional<v1::BrokerInstance> instance = FindInstance(id, &error);
   if (error.status != 200) return error;
   if (!instance.has_value()) {
     // Still check the query, so a malformed request is a 400 whatever the id.
-    if (!call.http.has_param("service_id") || !call.http.has_param("plan_id")) {
+    if (!call.http.query.count("service_id") || !call.http.query.count("plan_id")) {
       return Error(400, "the query must have service_id and plan_id");
     }
     return Error(410, absl::StrCat("service instance ", id, " does not exist"));
@@ -420,7 +448,7 @@ ServiceBroker::Reply ServiceBroker::Deprovision(const Call& call) {
 }
 
 ServiceBroker::Reply ServiceBroker::FetchInstance(const Call& call) {
-  const std::string id = call.http.matches[1];
+  const std::string id = call.http.captures[0];
   Reply error;
   std::optional<v1::BrokerInstance> instance = FindInstance(id, &error);
   if (error.status != 200) return error;
@@ -434,19 +462,20 @@ ServiceBroker::Reply ServiceBroker::FetchInstance(const Call& call) {
 }
 
 ServiceBroker::Reply ServiceBroker::InstanceLastOperation(const Call& call) {
-  const std::string id = call.http.matches[1];
+  const std::string id = call.http.captures[0];
   Reply error;
   std::optional<v1::BrokerInstance> instance = FindInstance(id, &error);
   if (error.status != 200) return error;
   if (std::optional<Reply> polled = PolledState(call, InstanceKey(id))) return *polled;
   if (!instance.has_value()) return Error(410, absl::StrCat("service instance ", id, " does not exist"));
+  if (std::optional<Reply> unknown = UnknownOperation(call.http)) return *unknown;
   // No such operation in memory (e.g. the controller restarted): what is stored is done.
   return Ok(200, {{"state", "succeeded"}});
 }
 
 ServiceBroker::Reply ServiceBroker::Bind(const Call& call) {
-  const std::string instance_id = call.http.matches[1];
-  const std::string binding_id = call.http.matches[2];
+  const std::string instance_id = call.http.captures[0];
+  const std::string binding_id = call.http.captures[1];
   Reply error;
   std::optional<v1::BrokerInstance> instance = FindInstance(instance_id, &error);
   if (error.status != 200) return error;
@@ -521,15 +550,15 @@ ServiceBroker::Reply ServiceBroker::Bind(const Call& call) {
 }
 
 ServiceBroker::Reply ServiceBroker::Unbind(const Call& call) {
-  const std::string instance_id = call.http.matches[1];
-  const std::string binding_id = call.http.matches[2];
+  const std::string instance_id = call.http.captures[0];
+  const std::string binding_id = call.http.captures[1];
   Reply error;
   std::optional<v1::BrokerInstance> instance = FindInstance(instance_id, &error);
   if (error.status != 200) return error;
   std::optional<v1::BrokerBinding> binding = FindBinding(binding_id, &error);
   if (error.status != 200) return error;
   if (!instance.has_value() || !binding.has_value() || binding->instance_id() != instance_id) {
-    if (!call.http.has_param("service_id") || !call.http.has_param("plan_id")) {
+    if (!call.http.query.count("service_id") || !call.http.query.count("plan_id")) {
       return Error(400, "the query must have service_id and plan_id");
     }
     return Error(410, absl::StrCat("service binding ", binding_id, " does not exist"));
@@ -558,8 +587,8 @@ ServiceBroker::Reply ServiceBroker::Unbind(const Call& call) {
 }
 
 ServiceBroker::Reply ServiceBroker::FetchBinding(const Call& call) {
-  const std::string instance_id = call.http.matches[1];
-  const std::string binding_id = call.http.matches[2];
+  const std::string instance_id = call.http.captures[0];
+  const std::string binding_id = call.http.captures[1];
   Reply error;
   std::optional<v1::BrokerBinding> binding = FindBinding(binding_id, &error);
   if (error.status != 200) return error;
@@ -573,12 +602,13 @@ ServiceBroker::Reply ServiceBroker::FetchBinding(const Call& call) {
 }
 
 ServiceBroker::Reply ServiceBroker::BindingLastOperation(const Call& call) {
-  const std::string binding_id = call.http.matches[2];
+  const std::string binding_id = call.http.captures[1];
   Reply error;
   std::optional<v1::BrokerBinding> binding = FindBinding(binding_id, &error);
   if (error.status != 200) return error;
   if (std::optional<Reply> polled = PolledState(call, BindingKey(binding_id))) return *polled;
   if (!binding.has_value()) return Error(410, absl::StrCat("service binding ", binding_id, " does not exist"));
+  if (std::optional<Reply> unknown = UnknownOperation(call.http)) return *unknown;
   return Ok(200, {{"state", "succeeded"}});
 }
 
@@ -628,7 +658,7 @@ std::optional<ServiceBroker::Reply> ServiceBroker::PolledState(const Call& call,
                                                                const std::string& resource) const {
   std::optional<Operation> last = Last(resource);
   if (!last.has_value() ||
-      (call.http.has_param("operation") && call.http.get_param_value("operation") != last->id)) {
+      (call.http.query.count("operation") && call.http.Query("operation") != last->id)) {
     return std::nullopt;
   }
   if ((last->type == "unbind" || last->type == "deprovision") && last->state == "succeeded") {

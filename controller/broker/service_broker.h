@@ -33,16 +33,11 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
+#include "common/http_server.h"
 #include "common/logger.h"
 #include "controller/controller_service.h"
 #include "controller/store/store.h"
 #include "scheduler/kind_catalog.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace middlepipe::controller::broker {
 
@@ -63,7 +58,10 @@ class ServiceBroker {
   ServiceBroker& operator=(const ServiceBroker&) = delete;
 
   // Registers the /v2/ routes.
-  void Mount(httplib::Server& server);
+  void Mount(HttpServer& server);
+
+  // The most a request body may hold: configs (an ids rule set) come in `parameters`.
+  static constexpr size_t kMaxBodyBytes = 4 << 20;
 
   // An HTTP answer: status and JSON body.
   struct Reply {
@@ -74,16 +72,19 @@ class ServiceBroker {
  private:
   // One request as the handlers see it, after version, auth and body checks.
   struct Call {
-    const httplib::Request& http;
+    const HttpRequest& http;
     nlohmann::json body;              // {} for requests without one
     std::string originating_identity;  // "" if the platform sent none
     bool accepts_incomplete = false;
   };
   using Handler = Reply (ServiceBroker::*)(const Call& call);
 
-  // Runs the checks every request gets, then `handler`.
-  void Serve(const httplib::Request& request, httplib::Response& response, Handler handler,
-             bool has_body);
+  // On the headers alone: X-Broker-API-Version, then basic auth. A value refuses.
+  std::optional<HttpResponse> Admit(const HttpRequest& request) const;
+  // Parses and checks the body and the query, then runs `handler`.
+  HttpResponse Serve(const HttpRequest& request, Handler handler, bool has_body);
+  // `reply` as HTTP, echoing the platform's request identity.
+  static HttpResponse Answer(const HttpRequest& request, const Reply& reply);
 
   Reply GetCatalog(const Call& call);
   Reply Provision(const Call& call);
@@ -136,7 +137,7 @@ class ServiceBroker {
 
 // Answers /v2/ requests of a controller started without broker credentials with a 404
 // that says how to turn the broker on.
-void MountDisabledBroker(httplib::Server& server);
+void MountDisabledBroker(HttpServer& server);
 
 // Parses an X-Broker-API-Version value; true for 2.13 and later 2.x versions.
 bool SupportedApiVersion(const std::string& header);

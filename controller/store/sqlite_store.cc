@@ -1,6 +1,7 @@
 #include "controller/store/sqlite_store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <functional>
 
@@ -75,6 +76,29 @@ constexpr const char* kMigrations[] = {
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteStore::kSchemaVersion,
               "one migration per schema version");
+
+// Refuses a store whose pages are damaged before anything is served from it: SQLite
+// would open it and fail later, call by call ("database disk image is malformed").
+absl::Status QuickCheck(sqlite3* db, const std::string& path) {
+  std::string problems;
+  char* error = nullptr;
+  auto collect = [](void* into, int columns, char** values, char**) {
+    auto* text = static_cast<std::string*>(into);
+    if (columns > 0 && values[0] != nullptr && std::string(values[0]) != "ok") {
+      if (!text->empty()) text->append("; ");
+      text->append(values[0]);
+    }
+    return 0;
+  };
+  if (sqlite3_exec(db, "PRAGMA quick_check(5)", collect, &problems, &error) != SQLITE_OK) {
+    problems = error ? error : sqlite3_errmsg(db);
+  }
+  sqlite3_free(error);
+  if (problems.empty()) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      "store ", path, " is damaged (", problems, "). Restore it from a backup; nothing was "
+      "changed"));
+}
 
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
   return absl::InternalError(absl::StrCat("store: ", what, ": ", sqlite3_errmsg(db)));
@@ -482,6 +506,14 @@ absl::Status Migrate(sqlite3* db, const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  // SQLite takes a zero-length file for a new, empty database: a store truncated by a
+  // full disk or a bad copy would start with every middlepipe gone and no word said.
+  struct stat file;
+  if (stat(path.c_str(), &file) == 0 && S_ISREG(file.st_mode) && file.st_size == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store ", path, " is empty (0 bytes): it was truncated or never written. Restore it "
+        "from a backup, or remove it to start with an empty store"));
+  }
   sqlite3* db = nullptr;
   int opened = sqlite3_open_v2(path.c_str(), &db,
                                SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -498,6 +530,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     absl::Status set = Exec(db, pragma);
     if (!set.ok()) return absl::UnavailableError(absl::StrCat("store ", path, ": ", set.message()));
   }
+  if (absl::Status checked = QuickCheck(db, path); !checked.ok()) return checked;
   absl::Status migrated = Migrate(db, path);
   if (!migrated.ok()) return migrated;
   return store;

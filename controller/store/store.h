@@ -85,6 +85,11 @@ class Store {
   // Runs `body` in a transaction that is always rolled back: what the change would do,
   // without doing it. Returns `body`'s status.
   virtual absl::Status DryRun(const Body& body) = 0;
+
+  // Whether the store answers a read now (for /healthz); the error says why not.
+  virtual absl::Status Health() {
+    return DryRun([](StoreTransaction& tx) { return tx.ListUsersWithMiddlepipes().status(); });
+  }
 };
 
 }  // namespace middlepipe::controller

@@ -8,6 +8,8 @@ and then closed (screenshots of both are kept with the test's outputs)."""
 import json
 import os
 import re
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -61,6 +63,34 @@ def orders_calls(platform, namespace):
                                             "http://127.0.0.1:8080/control/stats"))["calls"]
 
 
+def sign_in(driver, platform):
+    """Signs in as a user does: the token typed into the form, never put in a URL."""
+    from selenium.webdriver.common.by import By
+    driver.get("http://127.0.0.1:%d/" % platform.http_port)
+    field = wait_for(lambda: (lambda f: f if f and f[0].is_displayed() else None)(
+        driver.find_elements(By.ID, "token")), 10, "the sign-in form")[0]
+    field.send_keys(platform.token())
+    driver.find_element(By.CSS_SELECTOR, "#signin button").click()
+    wait_for(lambda: driver.execute_script("return document.cookie === ''") and
+             "signed out" not in driver.find_element(By.ID, "connection").text, 10, "signed in")
+    # The session cookie is HttpOnly (the page's script cannot read it), and the token is
+    # nowhere in the page or its address.
+    assert platform.token() not in driver.current_url
+    assert platform.token() not in driver.page_source
+
+
+def test_the_dashboard_refuses_requests_without_a_session():
+    with LocalPlatform() as platform:
+        base = "http://127.0.0.1:%d" % platform.http_port
+        for path in ("/dashboard/state", "/dashboard/events",
+                     "/dashboard/state?token=" + platform.token()):
+            try:
+                urllib.request.urlopen(base + path, timeout=10)
+                raise AssertionError(path + " answered without a session")
+            except urllib.error.HTTPError as refused:
+                assert refused.code == 401, (path, refused.code)
+
+
 def test_the_demo_scenario_in_the_terminal_and_the_dashboard():
     with LocalPlatform() as platform:
         orders = platform.push_orders()
@@ -73,7 +103,7 @@ def test_the_demo_scenario_in_the_terminal_and_the_dashboard():
 
         driver = browser()
         try:
-            driver.get("http://127.0.0.1:%d/?token=%s" % (platform.http_port, platform.token()))
+            sign_in(driver, platform)
             wait_for(lambda: card_state(driver) == "closed", 30, "the dashboard showing closed")
             assert "orders-monitor" in driver.page_source
 

@@ -24,6 +24,7 @@ FakeAgent::FakeAgent(FakeAgentOptions options) : options_(std::move(options)) {
   registration->set_app(options_.app);
   registration->set_instance_index(options_.index);
   registration->set_address(options_.address);
+  registration->set_incarnation(options_.incarnation);
   registration->set_agent_version("fake");
   Write(hello);
   reader_ = std::thread([this] { ReadLoop(); });

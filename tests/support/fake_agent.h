@@ -29,6 +29,8 @@ struct FakeAgentOptions {
   std::string app;
   uint32_t index = 0;
   std::string address = "198.18.0.1";
+  // Register.incarnation (empty: an agent that predates it).
+  std::string incarnation;
   // Reject every Prepare whose chains contain this middlepipe (empty: never).
   std::string reject_middlepipe;
   // Never answer Prepare or Commit.
