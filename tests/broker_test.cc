@@ -3,10 +3,13 @@
 // controller's own API (what `mp` shows the organization's user).
 #include <httplib.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "gtest/gtest.h"
@@ -345,6 +348,91 @@ TEST_F(BrokerTest, WhatThePlatformMadeSurvivesARestart) {
   EXPECT_EQ(Send("PUT", InstancePath(), ProvisionBody()).status, 200);
   EXPECT_EQ(Send("PUT", BindingPath(), BindBody()).status, 200);
   EXPECT_EQ(Send("GET", InstancePath("/last_operation")).body["state"], "succeeded");
+}
+
+// The controller's resident memory in kB, from /proc.
+long ResidentKb(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// The bug: a provision whose parameters nested 100,000 arrays deep overflowed the
+// controller's stack (segfault), taking every user's aggregator with it.
+TEST_F(BrokerTest, DeeplyNestedJsonIsRefusedAndTheControllerStaysUp) {
+  for (int levels : {100'000, 1'000'000}) {
+    const std::string deep = std::string(levels, '[') + std::string(levels, ']');
+    for (const std::string& body :
+         {absl::StrCat(R"({"x":)", deep, "}"), ProvisionBody(absl::StrCat(R"({"x":)", deep, "}"))}) {
+      Answer refused = Send("PUT", InstancePath(), body);
+      EXPECT_EQ(refused.status, 400) << levels;
+      EXPECT_NE(refused.body.value("description", "").find("nests deeper than 64 levels"),
+                std::string::npos)
+          << refused.body.dump();
+    }
+    // The same config through the northbound API.
+    v1::CreateMiddlepipeRequest create;
+    create.set_kind("circuit-breaker");
+    create.set_name("deep");
+    create.set_config_json(absl::StrCat(R"({"x":)", deep, "}"));
+    auto created = org_client_->Call(&Stub::CreateMiddlepipe, create);
+    ASSERT_FALSE(created.ok());
+    EXPECT_NE(created.status().message().find("config nests deeper than 64 levels"),
+              std::string::npos)
+        << created.status();
+  }
+  auto health = http_->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(Send("PUT", InstancePath(), ProvisionBody()).status, 201);
+}
+
+// The bug: an unauthenticated 200 MB PUT was read whole into memory (467 -> 730 MB) and
+// only then answered 401.
+TEST_F(BrokerTest, AnUnauthenticatedBodyIsRefusedBeforeItIsRead) {
+  signal(SIGPIPE, SIG_IGN);  // the controller closes while the client still sends
+  const long before = ResidentKb(controller_.process().pid());
+  httplib::Client anonymous("127.0.0.1", controller_.http_port());
+  anonymous.set_read_timeout(seconds(30));
+  httplib::Headers headers = {{"X-Broker-API-Version", "2.17"}};
+  // cpp-httplib sends the body only after the headers; the controller answers first.
+  auto answer = anonymous.Put(InstancePath(), headers, std::string(200 << 20, 'x'),
+                              "application/json");
+  if (answer) {
+    EXPECT_EQ(answer->status, 401);
+  }
+  const long after = ResidentKb(controller_.process().pid());
+  EXPECT_LT(after - before, 8 * 1024) << "resident memory grew from " << before << " to " << after
+                                      << " kB";
+  // And an authenticated body past the bound is refused on its Content-Length.
+  auto too_big = http_->Put(InstancePath(), {{"X-Broker-API-Version", "2.17"}},
+                            std::string(20 << 20, 'x'), "application/json");
+  if (too_big) {
+    EXPECT_EQ(too_big->status, 413);
+  }
+  EXPECT_LT(ResidentKb(controller_.process().pid()) - before, 8 * 1024);
+}
+
+TEST_F(BrokerTest, RefusesLeniencesTheSpecDoesNotAllow) {
+  Answer maybe = Send("PUT", InstancePath("?accepts_incomplete=maybe"), ProvisionBody());
+  EXPECT_EQ(maybe.status, 400);
+  EXPECT_NE(maybe.body.value("description", "").find("accepts_incomplete must be true or false"),
+            std::string::npos);
+  const std::string numeric_context =
+      absl::StrCat(R"({"service_id":")", kBreakerService, R"(","plan_id":")", kBreakerPlan,
+                   R"(","organization_guid":")", kOrg, R"(","space_guid":"s","context":7})");
+  Answer context = Send("PUT", InstancePath(), numeric_context);
+  EXPECT_EQ(context.status, 400);
+  EXPECT_NE(context.body.value("description", "").find("context must be a JSON object"),
+            std::string::npos);
+  ASSERT_EQ(Send("PUT", InstancePath(), ProvisionBody()).status, 201);
+  Answer unknown = Send("GET", InstancePath("/last_operation?operation=update-99"));
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.value("description", "").find("operation \"update-99\" is not known"),
+            std::string::npos);
 }
 
 }  // namespace
