@@ -37,14 +37,18 @@ HookServer::HookServer(const scheduler::ChainTable* chains, Logger* logger,
 
 HookServer::~HookServer() { Stop(); }
 
-absl::Status HookServer::Start(const std::string& socket_path) {
+absl::Status HookServer::Start(const std::string& socket_path, int64_t app_uid) {
   sockaddr_un address{};
   if (socket_path.size() >= sizeof(address.sun_path)) {
     return absl::InvalidArgumentError(absl::StrCat("hook socket path too long: ", socket_path));
   }
   const std::string directory = socket_path.substr(0, socket_path.rfind('/'));
   if (!directory.empty()) {
-    if (absl::Status made = MakeDirectories(directory, 0755); !made.ok()) return made;
+    if (absl::Status made = MakeDirectories(directory, app_uid >= 0 ? 0711 : 0755); !made.ok()) {
+      return made;
+    }
+    // MakeDirectories leaves an existing directory as it is; the mode is the contract.
+    chmod(directory.c_str(), app_uid >= 0 ? 0711 : 0755);
   }
   unlink(socket_path.c_str());  // one agent per container: a leftover file is stale
   listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -58,7 +62,18 @@ absl::Status HookServer::Start(const std::string& socket_path) {
     listen_fd_ = -1;
     return error;
   }
-  chmod(socket_path.c_str(), 0666);  // the app may run as another user of the container
+  if (app_uid >= 0) {
+    if (chown(socket_path.c_str(), static_cast<uid_t>(app_uid), static_cast<gid_t>(-1)) != 0 ||
+        chmod(socket_path.c_str(), 0600) != 0) {
+      absl::Status error = absl::ErrnoToStatus(
+          errno, absl::StrCat("hook socket ", socket_path, ": cannot hand it to uid ", app_uid));
+      close(listen_fd_);
+      listen_fd_ = -1;
+      return error;
+    }
+  } else {
+    chmod(socket_path.c_str(), 0666);  // the app's user is not known: every user may call
+  }
   socket_path_ = socket_path;
   acceptor_ = std::thread([this] { AcceptLoop(); });
   return absl::OkStatus();
@@ -92,6 +107,18 @@ void HookServer::AcceptLoop() {
     if (stopping_.load()) {
       close(fd);
       return;
+    }
+    if (connection_threads_ >= kMaxConnections) {
+      if (connections_refused_++ == 0) {
+        logger_->Warning("hook socket: ", kMaxConnections, " connections are open; refusing more "
+                         "(said once; the app's hook falls open for those calls)");
+      }
+      WriteFrame(fd, Error(0, absl::StrCat("the agent serves at most ", kMaxConnections,
+                                           " hook connections at once"))
+                         .SerializeAsString())
+          .IgnoreError();
+      close(fd);
+      continue;
     }
     connection_fds_.insert(fd);
     ++connection_threads_;

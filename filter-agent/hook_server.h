@@ -4,7 +4,10 @@
 //
 // A call keeps the ChainSet it started on until its OnResponse, so a request is never
 // half old epoch, half new. Each connection is served by a thread of its own (an app
-// holds a few connections, one per client thread or a small pool). Bad input never
+// holds a few connections, one per client thread or a small pool), at most
+// kMaxConnections at once: past that a connection gets a HookError and is closed, so an
+// app that leaks connections cannot make the agent spawn threads without bound (the
+// hooks fall open, the fast path still decides). Bad input never
 // crashes or hangs the agent: a frame that does not parse gets a HookError reply and the
 // connection is closed; an oversized length is refused the same way before its payload
 // is read; a connection that ends mid-frame is closed.
@@ -37,14 +40,21 @@ class HookServer {
   HookServer(const scheduler::ChainTable* chains, Logger* logger, std::string agent_version);
   ~HookServer();
 
+  static constexpr size_t kMaxConnections = 256;
+
   // Listens on `socket_path` (a stale socket file is replaced; the directory is created).
-  absl::Status Start(const std::string& socket_path);
+  // With `app_uid` (>= 0) only that user (and root, the agent) may connect: the socket
+  // is the app user's, mode 0600, in a directory others may enter but not list (0711).
+  // Without it, every user of the container may connect (0666), as before.
+  absl::Status Start(const std::string& socket_path, int64_t app_uid = -1);
   // Stops accepting, lets connections whose app closed them finish what they read (up
   // to `drain_grace`), closes the rest, joins every thread.
   void Stop();
   void set_drain_grace(std::chrono::milliseconds grace) { drain_grace_ = grace; }
 
   uint64_t requests_handled() const { return requests_handled_.load(); }
+  // Connections refused because kMaxConnections were open.
+  uint64_t connections_refused() const { return connections_refused_.load(); }
   size_t calls_in_flight() const;
   // OnResponse frames sent without waiting for a reply that could not be handled (e.g.
   // an unknown call_id).
@@ -72,6 +82,7 @@ class HookServer {
   Logger* const logger_;
   const std::string agent_version_;
 
+  std::atomic<uint64_t> connections_refused_{0};
   int listen_fd_ = -1;
   std::string socket_path_;
   std::thread acceptor_;

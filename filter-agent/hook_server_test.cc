@@ -1,5 +1,7 @@
 #include "filter-agent/hook_server.h"
 
+#include <sys/stat.h>
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -258,4 +260,52 @@ TEST_F(HookServerTest, ManyAppThreadsAtOnce) {
 }
 
 }  // namespace
+// The bug: the agent started one thread per hook connection with no cap (5,016 threads
+// at 5,000 connections). Past the cap a connection is answered with an error and closed.
+TEST_F(HookServerTest, RefusesConnectionsPastTheCap) {
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (size_t i = 0; i < HookServer::kMaxConnections; ++i) {
+    clients.push_back(std::make_unique<RawClient>(path_));
+    ASSERT_TRUE(clients.back()->connected());
+  }
+  // Every one of them is served (so each has its thread) before the next arrives.
+  for (auto& client : clients) {
+    ASSERT_EQ(client->Call(OnRequest(1, "billing")).verdict().action(), v1::ACTION_CONTINUE);
+  }
+  RawClient one_too_many(path_);
+  v1::HookReply refused = one_too_many.Call(OnRequest(2, "billing"));
+  EXPECT_TRUE(refused.has_error()) << refused.DebugString();
+  EXPECT_NE(refused.error().message().find("at most 256 hook connections"), std::string::npos);
+  EXPECT_EQ(server_.connections_refused(), 1u);
+  clients.pop_back();  // one closes: a new one is served again
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    RawClient again(path_);
+    v1::HookReply reply = again.Call(OnRequest(3, "billing"));
+    if (!reply.has_error()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ADD_FAILURE() << "no connection was served after one closed";
+}
+
+// The hook socket and its directory admit only the app's user (and root, the agent).
+TEST(HookServerPermissionsTest, OnlyTheAppUserMayConnect) {
+  testing::ScratchDir scratch;
+  std::ostringstream log;
+  Logger logger("test", &log);
+  scheduler::KindCatalog kinds = *scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
+  scheduler::FilterRegistry registry(&kinds);
+  scheduler::ChainTable chains(&registry, scheduler::SteadyClockMillis());
+  HookServer server(&chains, &logger, "test");
+  const std::string path = scratch / "run/middlepipe/agent.sock";
+  ASSERT_TRUE(server.Start(path, 4321).ok());
+  struct stat socket_info {};
+  ASSERT_EQ(stat(path.c_str(), &socket_info), 0);
+  EXPECT_EQ(socket_info.st_uid, 4321u);
+  EXPECT_EQ(socket_info.st_mode & 0777, 0600u);
+  struct stat directory_info {};
+  ASSERT_EQ(stat((scratch / "run/middlepipe").c_str(), &directory_info), 0);
+  EXPECT_EQ(directory_info.st_mode & 0777, 0711u);
+  server.Stop();
+}
+
 }  // namespace middlepipe::agent

@@ -162,7 +162,7 @@ int Run(const Options& options) {
                 "; packet-level middlepipes are refused");
   }
   HookServer hooks(&chains, &logger, kVersion);
-  if (absl::Status served = hooks.Start(socket); !served.ok()) {
+  if (absl::Status served = hooks.Start(socket, options.app_uid); !served.ok()) {
     return Fail(kProgram, served, std::cerr);
   }
   std::optional<FastPathPublisher> fast_path;
