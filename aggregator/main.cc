@@ -21,6 +21,7 @@
 #include "common/grpc_server.h"
 #include "common/http_server.h"
 #include "common/logger.h"
+#include "common/protobuf_log.h"
 #include "common/names.h"
 #include "common/termination.h"
 #include "common/version.h"
@@ -74,6 +75,7 @@ class Ticker {
 int Run(const Options& options) {
   TerminationSignals termination;  // before any thread starts
   Logger logger(kProgram, &std::cerr);
+  RouteProtobufLogs(&logger);
 
   if (absl::Status name = ValidateName("user", options.user); !name.ok()) {
     return Fail(kProgram, name, std::cerr);

@@ -66,6 +66,7 @@ absl::StatusOr<RunningGrpcServer> StartGrpcServer(
   builder.AddListeningPort(address.ToGrpcTarget(), grpc::InsecureServerCredentials(),
                            &selected_port);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  builder.SetMaxReceiveMessageSize(kMaxGrpcReceiveBytes);
 
   RunningGrpcServer running;
   running.server = builder.BuildAndStart();

@@ -25,6 +25,11 @@ struct RunningGrpcServer {
   void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
 };
 
+// The largest message any middlepipe server takes: a config with a large ids rule set
+// fits; gRPC refuses a larger one with RESOURCE_EXHAUSTED before it is parsed. (gRPC's
+// own default is the same; it is stated here so the bound is the project's decision.)
+inline constexpr int kMaxGrpcReceiveBytes = 4 << 20;
+
 // Starts serving `services` (not owned; they must outlive the server) on `address`.
 // A stale Unix socket file at the address's path is removed first; a live one (another
 // process still serving on it) is refused.

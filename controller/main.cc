@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/logger.h"
+#include "common/protobuf_log.h"
 #include "common/sibling_binary.h"
 #include "common/termination.h"
 #include "common/version.h"
@@ -73,6 +74,7 @@ absl::StatusOr<broker::BrokerCredentials> LoadBrokerCredentials(const Options& o
 int Run(const Options& options) {
   TerminationSignals termination;  // before any thread starts
   Logger logger(kProgram, &std::cerr);
+  RouteProtobufLogs(&logger);
 
   absl::StatusOr<Address> grpc_address = ParseAddress(options.grpc_listen);
   if (!grpc_address.ok()) return Fail(kProgram, grpc_address.status(), std::cerr);

@@ -22,6 +22,7 @@
 #include "common/command_line.h"
 #include "common/files.h"
 #include "common/logger.h"
+#include "common/protobuf_log.h"
 #include "common/names.h"
 #include "common/termination.h"
 #include "common/version.h"
@@ -102,6 +103,7 @@ std::string DetectAddress() {
 int Run(const Options& options) {
   TerminationSignals termination;  // before any thread starts
   Logger logger(kProgram, &std::cerr);
+  RouteProtobufLogs(&logger);
 
   absl::StatusOr<Address> controller = ParseAddress(options.controller);
   if (!controller.ok()) return Fail(kProgram, controller.status(), std::cerr);
