@@ -23,7 +23,7 @@
 #include "common/names.h"
 #include "common/termination.h"
 #include "common/version.h"
-#include "clients/cpp/fastpath/segment.h"
+#include "fastpath/segment.h"
 #include "filter-agent/control_client.h"
 #include "filter-agent/fast_path_publisher.h"
 #include "filter-agent/hook_server.h"

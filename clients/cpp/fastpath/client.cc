@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "clients/cpp/fastpath/gcra.h"
-#include "clients/cpp/fastpath/key_table.h"
+#include "fastpath/gcra.h"
+#include "fastpath/key_table.h"
 
 namespace middlepipe::fastpath {
 namespace {

@@ -9,8 +9,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "clients/cpp/fastpath/gcra.h"
-#include "clients/cpp/fastpath/key_table.h"
+#include "fastpath/gcra.h"
+#include "fastpath/key_table.h"
 
 namespace middlepipe::scheduler::rate_limit {
 namespace {

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "clients/cpp/fastpath/route_choice.h"
+#include "fastpath/route_choice.h"
 #include "scheduler/pending_stats.h"
 #include "scheduler/request_filter.h"
 
