@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/markers.h"
 
 namespace middlepipe::scheduler::circuit_breaker {
 namespace {
@@ -135,7 +136,7 @@ BreakerFilter::~BreakerFilter() = default;
 
 void BreakerFilter::ShortCircuit(RequestCall& call, const std::string& reason) const {
   call.markers.push_back(CallbackMarker("circuit-breaker", name_, "open", reason));
-  call.AddMarker("Middlepipe-Short-Circuit", name_);
+  call.AddMarker(markers::kShortCircuitHeader, name_);
   if (config_.fallback.has_value()) {
     call.response = *config_.fallback;
   } else {

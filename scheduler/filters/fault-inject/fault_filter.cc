@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/markers.h"
 
 namespace middlepipe::scheduler::fault_inject {
 
@@ -53,7 +54,7 @@ void FaultFilter::Count(bool abort, bool delay) {
 void FaultFilter::Abort(RequestCall& call) const {
   call.markers.push_back(CallbackMarker("fault-inject", name_, "abort",
                                         absl::StrCat("status ", config_.abort_status)));
-  call.AddMarker("Middlepipe-Short-Circuit", name_);
+  call.AddMarker(markers::kShortCircuitHeader, name_);
   call.response.Clear();
   call.response.set_status(config_.abort_status);  // handed to the app as the answer
   call.response.set_body(absl::StrCat("fault injected by ", name_, "\n"));

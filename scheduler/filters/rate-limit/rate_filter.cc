@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/markers.h"
 #include "fastpath/gcra.h"
 #include "fastpath/key_table.h"
 
@@ -256,7 +257,7 @@ FilterStatus RateFilter::OnRequest(RequestCall& call, uint32_t& note) {
   ++(*state.pending.mutable_counters())["limited"];
   const std::string detail = LimitedDetail(rate, KeyNamed(key));
   call.markers.push_back(CallbackMarker("rate-limit", name_, "limited", detail));
-  call.AddMarker("Middlepipe-Short-Circuit", name_);
+  call.AddMarker(markers::kShortCircuitHeader, name_);
   call.response.Clear();
   call.response.set_status(429);
   call.response.set_raise(true);  // the client hook raises RateLimitedError
@@ -307,7 +308,7 @@ FastPathPlan RateFilter::CompileFastPath(FastPathContext& context) {
   }
   const std::string detail = LimitedDetail(rate, key_named);
   const v1::Header limited = CallbackMarker("rate-limit", name_, "limited", detail);
-  step.markers = {{limited.name(), limited.value()}, {"Middlepipe-Short-Circuit", name_}};
+  step.markers = {{limited.name(), limited.value()}, {markers::kShortCircuitHeader, name_}};
   step.response.status = 429;
   step.response.raise = true;
   step.response.body = LimitedBody(detail);
