@@ -1,5 +1,7 @@
-// The CLI's connection to the controller: one channel, the user's bearer token on every
-// call, a deadline on every call, and gRPC errors turned into messages a user can act on.
+// A connection to the controller's northbound API (the Controller gRPC service), below
+// everything that drives the controller: the CLI, the local platform, tests and benchmarks.
+// One channel, the user's bearer token and a deadline on every call, and gRPC errors turned
+// into messages a user can act on.
 #pragma once
 
 #include <chrono>
@@ -13,7 +15,7 @@
 #include "common/address.h"
 #include "proto/controller.grpc.pb.h"
 
-namespace middlepipe::cli {
+namespace middlepipe::controller {
 
 struct ConnectionOptions {
   std::string controller;  // HOST:PORT or unix:///PATH
@@ -54,4 +56,4 @@ class ControllerClient {
   std::shared_ptr<v1::Controller::Stub> stub_;
 };
 
-}  // namespace middlepipe::cli
+}  // namespace middlepipe::controller
