@@ -86,39 +86,6 @@ class BreakerState {
   void Count(const char* counter) { ++(*pending.mutable_counters())[counter]; }
 };
 
-absl::StatusOr<BreakerConfig> ParseBreakerConfig(const std::string& config_json) {
-  nlohmann::json json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return absl::InvalidArgumentError("config is not a JSON object");
-  BreakerConfig config;
-  try {
-    config.latency_threshold_ms = json.at("latency_threshold_ms").get<int64_t>();
-    config.error_threshold_percent = json.at("error_threshold_percent").get<double>();
-    config.min_requests = json.at("min_requests").get<uint32_t>();
-    config.window_ms = json.at("window_ms").get<int64_t>();
-    config.open_ms = json.at("open_ms").get<int64_t>();
-    config.half_open_requests = json.at("half_open_requests").get<uint32_t>();
-    config.cluster_scope = json.at("scope").get<std::string>() == "cluster";
-    if (json.contains("fallback")) {
-      const nlohmann::json& fallback = json["fallback"];
-      v1::SynthesizedResponse response;
-      response.set_status(fallback.at("status").get<uint32_t>());
-      if (fallback.contains("headers")) {
-        const nlohmann::json& headers = fallback.at("headers");
-        for (auto it = headers.begin(); it != headers.end(); ++it) {
-          v1::Header* header = response.add_headers();
-          header->set_name(it.key());
-          header->set_value(it.value().get<std::string>());
-        }
-      }
-      response.set_body(fallback.value("body", ""));
-      config.fallback = std::move(response);
-    }
-  } catch (const nlohmann::json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat("config: ", error.what()));
-  }
-  return config;
-}
-
 absl::StatusOr<std::unique_ptr<RequestFilter>> BreakerFilter::Create(
     const FilterSpecContext& context) {
   absl::StatusOr<BreakerConfig> config = ParseBreakerConfig(context.spec.config_json());

@@ -21,25 +21,6 @@ constexpr int64_t kDefaultLeaseMs = 3000;
 
 }  // namespace
 
-absl::StatusOr<RateConfig> ParseRateConfig(const std::string& config_json) {
-  nlohmann::json json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return absl::InvalidArgumentError("config is not a JSON object");
-  RateConfig config;
-  try {
-    config.requests_per_second = json.at("requests_per_second").get<double>();
-    config.burst = json.value("burst", 0.0);
-    config.cluster_scope = json.value("scope", std::string("cluster")) == "cluster";
-    config.key_header = json.value("key_header", std::string());
-    config.max_keys = json.value("max_keys", size_t{10000});
-  } catch (const nlohmann::json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat("config: ", error.what()));
-  }
-  if (!(config.requests_per_second > 0) || config.burst < 0 || config.max_keys == 0) {
-    return absl::InvalidArgumentError("config: requests_per_second must be > 0, burst >= 0, max_keys >= 1");
-  }
-  return config;
-}
-
 TokenBucket::TokenBucket(double rate_per_second, double capacity, int64_t now_ms)
     : own_(std::make_unique<std::atomic<int64_t>>(0)), cell_(own_.get()) {
   Shape(rate_per_second, capacity);
