@@ -6,13 +6,11 @@
 #include <map>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "aggregator/circuit-breaker/breaker_aggregate.h"
 #include "gtest/gtest.h"
 #include "scheduler/filters/circuit-breaker/config.h"
 #include "scheduler/filters/circuit-breaker/kind.h"
-#include "scheduler/kind_catalog.h"
+#include "scheduler/kind_config_check.h"
 
 namespace middlepipe::aggregator::circuit_breaker {
 namespace {
@@ -61,27 +59,24 @@ std::map<std::string, Field> Fields() {
 class BreakerConfigAgreementTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<scheduler::KindCatalog> catalog =
-        scheduler::KindCatalog::Create({scheduler::circuit_breaker::Kind()});
-    ASSERT_TRUE(catalog.ok()) << catalog.status();
-    catalog_.emplace(*std::move(catalog));
+    absl::StatusOr<scheduler::KindConfigCheck> check = scheduler::KindConfigCheck::Create(scheduler::circuit_breaker::Kind());
+    ASSERT_TRUE(check.ok()) << check.status();
+    check_.emplace(*std::move(check));
   }
 
   absl::StatusOr<std::string> Validate(const std::string& config) const {
-    return catalog_->ValidateConfig("circuit-breaker", config);
+    return check_->Validate(config);
   }
 
-  std::optional<scheduler::KindCatalog> catalog_;
+  std::optional<scheduler::KindConfigCheck> check_;
 };
 
 TEST_F(BreakerConfigAgreementTest, EverySchemaFieldHasARowHere) {
-  const nlohmann::json schema =
-      nlohmann::json::parse(scheduler::circuit_breaker::BreakerConfigSchema());
   const std::map<std::string, Field> fields = Fields();
-  for (auto it = schema["properties"].begin(); it != schema["properties"].end(); ++it) {
-    EXPECT_EQ(fields.count(it.key()), 1u) << it.key() << " is in the schema but not tested";
+  for (const std::string& field : check_->SchemaFields()) {
+    EXPECT_EQ(fields.count(field), 1u) << field << " is in the schema but not tested";
   }
-  EXPECT_EQ(fields.size(), schema["properties"].size());
+  EXPECT_EQ(fields.size(), check_->SchemaFields().size());
 }
 
 TEST_F(BreakerConfigAgreementTest, DefaultsAgree) {

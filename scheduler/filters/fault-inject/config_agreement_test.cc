@@ -5,12 +5,10 @@
 #include <map>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "gtest/gtest.h"
 #include "scheduler/filters/fault-inject/config.h"
 #include "scheduler/filters/fault-inject/kind.h"
-#include "scheduler/kind_catalog.h"
+#include "scheduler/kind_config_check.h"
 
 namespace middlepipe::scheduler::fault_inject {
 namespace {
@@ -38,25 +36,24 @@ std::map<std::string, Field> Fields() {
 class FaultConfigAgreementTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<KindCatalog> catalog = KindCatalog::Create({Kind()});
-    ASSERT_TRUE(catalog.ok()) << catalog.status();
-    catalog_.emplace(*std::move(catalog));
+    absl::StatusOr<KindConfigCheck> check = KindConfigCheck::Create(Kind());
+    ASSERT_TRUE(check.ok()) << check.status();
+    check_.emplace(*std::move(check));
   }
 
   absl::StatusOr<std::string> Validate(const std::string& config) const {
-    return catalog_->ValidateConfig("fault-inject", config);
+    return check_->Validate(config);
   }
 
-  std::optional<KindCatalog> catalog_;
+  std::optional<KindConfigCheck> check_;
 };
 
 TEST_F(FaultConfigAgreementTest, EverySchemaFieldHasARowHere) {
-  const nlohmann::json schema = nlohmann::json::parse(FaultConfigSchema());
   const std::map<std::string, Field> fields = Fields();
-  for (auto it = schema["properties"].begin(); it != schema["properties"].end(); ++it) {
-    EXPECT_EQ(fields.count(it.key()), 1u) << it.key() << " is in the schema but not tested";
+  for (const std::string& field : check_->SchemaFields()) {
+    EXPECT_EQ(fields.count(field), 1u) << field << " is in the schema but not tested";
   }
-  EXPECT_EQ(fields.size(), schema["properties"].size());
+  EXPECT_EQ(fields.size(), check_->SchemaFields().size());
 }
 
 TEST_F(FaultConfigAgreementTest, DefaultsAgree) {
