@@ -16,8 +16,8 @@ absl::StatusOr<uint32_t> ParseIpv4Address(absl::string_view text) {
 }
 
 std::string FormatIpv4Address(uint32_t address) {
-  return absl::StrCat(address >> 24, ".", (address >> 16) & 0xff, ".", (address >> 8) & 0xff,
-                      ".", address & 0xff);
+  return absl::StrCat(address >> 24, ".", (address >> 16) & 0xff, ".", (address >> 8) & 0xff, ".",
+                      address & 0xff);
 }
 
 uint32_t Ipv4Mask(int prefix_length) {
@@ -29,8 +29,8 @@ absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text) {
   const size_t slash = text.find('/');
   if (slash != absl::string_view::npos) {
     cidr.prefix_given = true;
-    if (!absl::SimpleAtoi(text.substr(slash + 1), &cidr.prefix_length) ||
-        cidr.prefix_length < 0 || cidr.prefix_length > 32) {
+    if (!absl::SimpleAtoi(text.substr(slash + 1), &cidr.prefix_length) || cidr.prefix_length < 0 ||
+        cidr.prefix_length > 32) {
       return absl::OutOfRangeError("prefix length must be 0-32");
     }
     text = text.substr(0, slash);

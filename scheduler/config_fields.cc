@@ -34,6 +34,27 @@ absl::Status ReadIntegerField(const nlohmann::json& config, const char* field, i
   return absl::OkStatus();
 }
 
+absl::Status ReadHeaderNameField(const nlohmann::json& config, const char* field,
+                                 std::string& out) {
+  if (!config.contains(field)) return absl::OkStatus();
+  const nlohmann::json& value = config[field];
+  bool ok = value.is_string() && !value.get<std::string>().empty() &&
+            value.get<std::string>().size() <= kMaxHeaderNameLength;
+  if (ok) {
+    for (char c : value.get<std::string>()) {
+      ok = ok &&
+           ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+    }
+  }
+  if (!ok) {
+    return ConfigFieldError(field, absl::StrCat("must be a header name (letters, digits, '-'), "
+                                                "at most ",
+                                                kMaxHeaderNameLength, " characters"));
+  }
+  out = value.get<std::string>();
+  return absl::OkStatus();
+}
+
 absl::Status ReadScopeField(const nlohmann::json& config, bool& cluster_scope) {
   if (!config.contains("scope")) return absl::OkStatus();
   const nlohmann::json& scope = config["scope"];

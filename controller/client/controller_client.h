@@ -4,11 +4,11 @@
 // into messages a user can act on.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -31,8 +31,9 @@ class ControllerClient {
   // Calls one unary method of the Controller service, e.g.
   //   client.Call(&Stub::GetVersion, request)
   template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(grpc::Status (v1::Controller::Stub::*method)(
-                                    grpc::ClientContext*, const Request&, Response*),
+  absl::StatusOr<Response> Call(grpc::Status (v1::Controller::Stub::*method)(grpc::ClientContext*,
+                                                                             const Request&,
+                                                                             Response*),
                                 const Request& request) const {
     grpc::ClientContext context;
     Prepare(&context);

@@ -31,9 +31,13 @@ absl::StatusOr<v1::SynthesizedResponse> ReadFallback(const nlohmann::json& fallb
   response.set_status(static_cast<uint32_t>(status));
   if (fallback.contains("headers")) {
     const nlohmann::json& headers = fallback["headers"];
-    if (!headers.is_object()) return ConfigFieldError("fallback.headers", "must be an object of strings");
+    if (!headers.is_object()) {
+      return ConfigFieldError("fallback.headers", "must be an object of strings");
+    }
     for (auto it = headers.begin(); it != headers.end(); ++it) {
-      if (!it.value().is_string()) return ConfigFieldError("fallback.headers", "must be an object of strings");
+      if (!it.value().is_string()) {
+        return ConfigFieldError("fallback.headers", "must be an object of strings");
+      }
       v1::Header* header = response.add_headers();
       header->set_name(it.key());
       header->set_value(it.value().get<std::string>());
@@ -42,8 +46,8 @@ absl::StatusOr<v1::SynthesizedResponse> ReadFallback(const nlohmann::json& fallb
   if (fallback.contains("body")) {
     const nlohmann::json& body = fallback["body"];
     if (!body.is_string() || body.get<std::string>().size() > kMaxFallbackBody) {
-      return ConfigFieldError("fallback.body", absl::StrCat("must be a string of at most ", kMaxFallbackBody,
-                                               " characters"));
+      return ConfigFieldError("fallback.body", absl::StrCat("must be a string of at most ",
+                                                            kMaxFallbackBody, " characters"));
     }
     response.set_body(body.get<std::string>());
   }
@@ -95,14 +99,14 @@ absl::StatusOr<BreakerConfig> ParseBreakerConfig(const std::string& config_json)
   nlohmann::json json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
   if (!json.is_object()) return absl::InvalidArgumentError("config is not a JSON object");
   BreakerConfig config;
-  absl::Status status = RefuseUnknownFields(
-      json,
-      {"latency_threshold_ms", "error_threshold_percent", "min_requests", "window_ms", "open_ms",
-       "half_open_requests", "scope", "fallback"},
-      "circuit-breaker");
+  absl::Status status =
+      RefuseUnknownFields(json,
+                          {"latency_threshold_ms", "error_threshold_percent", "min_requests",
+                           "window_ms", "open_ms", "half_open_requests", "scope", "fallback"},
+                          "circuit-breaker");
   if (!status.ok()) return status;
-  status = ReadIntegerField(json, "latency_threshold_ms", 1, INT64_MAX,
-                            config.latency_threshold_ms);
+  status =
+      ReadIntegerField(json, "latency_threshold_ms", 1, INT64_MAX, config.latency_threshold_ms);
   if (!status.ok()) return status;
   if (json.contains("error_threshold_percent")) {
     const nlohmann::json& value = json["error_threshold_percent"];
@@ -120,7 +124,8 @@ absl::StatusOr<BreakerConfig> ParseBreakerConfig(const std::string& config_json)
   status = ReadIntegerField(json, "open_ms", 1, kMaxOpenMs, config.open_ms);
   if (!status.ok()) return status;
   int64_t half_open_requests = config.half_open_requests;
-  status = ReadIntegerField(json, "half_open_requests", 1, kMaxHalfOpenRequests, half_open_requests);
+  status =
+      ReadIntegerField(json, "half_open_requests", 1, kMaxHalfOpenRequests, half_open_requests);
   if (!status.ok()) return status;
   config.half_open_requests = static_cast<uint32_t>(half_open_requests);
   status = ReadScopeField(json, config.cluster_scope);

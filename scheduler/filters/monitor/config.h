@@ -5,10 +5,9 @@
 // counts monitor reports with every other kind's statistics and reads no config of it.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 

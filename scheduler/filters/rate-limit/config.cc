@@ -13,18 +13,6 @@ namespace {
 constexpr int64_t kMaxRate = 10000000;
 constexpr int64_t kMaxBurst = 10000000;
 constexpr int64_t kMaxKeys = 1000000;
-constexpr size_t kMaxKeyHeaderLength = 128;
-
-// The schema's key_header pattern, ^[A-Za-z0-9-]+$, and its length bound.
-bool IsHeaderName(const std::string& name) {
-  if (name.empty() || name.size() > kMaxKeyHeaderLength) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -48,7 +36,7 @@ std::string RateConfigSchema() {
     }
   })json",
                           defaults.burst, defaults.max_keys, kMaxRate, kMaxBurst, kMaxKeys,
-                          kMaxKeyHeaderLength);
+                          kMaxHeaderNameLength);
 }
 
 absl::StatusOr<RateConfig> ParseRateConfig(const std::string& config_json) {
@@ -58,11 +46,14 @@ absl::StatusOr<RateConfig> ParseRateConfig(const std::string& config_json) {
       json, {"requests_per_second", "burst", "scope", "key_header", "max_keys"}, "rate-limit");
   if (!status.ok()) return status;
   RateConfig config;
-  if (!json.contains("requests_per_second")) return ConfigFieldError("requests_per_second", "is required");
+  if (!json.contains("requests_per_second")) {
+    return ConfigFieldError("requests_per_second", "is required");
+  }
   const nlohmann::json& rate = json["requests_per_second"];
   if (!rate.is_number() || !(rate.get<double>() > 0) ||
       rate.get<double>() > static_cast<double>(kMaxRate)) {
-    return ConfigFieldError("requests_per_second", absl::StrCat("must be a number > 0 and <= ", kMaxRate));
+    return ConfigFieldError("requests_per_second",
+                            absl::StrCat("must be a number > 0 and <= ", kMaxRate));
   }
   config.requests_per_second = rate.get<double>();
   int64_t burst = static_cast<int64_t>(config.burst);
@@ -71,14 +62,8 @@ absl::StatusOr<RateConfig> ParseRateConfig(const std::string& config_json) {
   config.burst = static_cast<double>(burst);
   status = ReadScopeField(json, config.cluster_scope);
   if (!status.ok()) return status;
-  if (json.contains("key_header")) {
-    const nlohmann::json& key_header = json["key_header"];
-    if (!key_header.is_string() || !IsHeaderName(key_header.get<std::string>())) {
-      return ConfigFieldError("key_header", absl::StrCat("must be a header name (letters, digits, '-'), at most ",
-                                            kMaxKeyHeaderLength, " characters"));
-    }
-    config.key_header = key_header.get<std::string>();
-  }
+  status = ReadHeaderNameField(json, "key_header", config.key_header);
+  if (!status.ok()) return status;
   int64_t max_keys = static_cast<int64_t>(config.max_keys);
   status = ReadIntegerField(json, "max_keys", 1, kMaxKeys, max_keys);
   if (!status.ok()) return status;
