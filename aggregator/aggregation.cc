@@ -5,7 +5,6 @@
 #include <deque>
 #include <set>
 
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "common/request_stats.h"
@@ -21,14 +20,6 @@ constexpr int64_t kUnplacedGraceMs = 5000;
 constexpr size_t kMaxUnplacedReports = 10000;
 constexpr size_t kMaxAlerts = 32;
 constexpr size_t kMaxConnections = 32;
-
-int64_t WindowOf(const std::string& config_json, int64_t fallback) {
-  nlohmann::json config = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (config.is_object() && config.contains("window_ms") && config["window_ms"].is_number_integer()) {
-    return config["window_ms"].get<int64_t>();
-  }
-  return fallback;
-}
 
 std::string Describe(const v1::Report& report) {
   return absl::StrCat("a ", report.kind(), " report for ", report.middlepipe(), " on ", report.app(),
@@ -121,7 +112,7 @@ absl::Status Aggregation::Configure(const v1::ConfigureRequest& request) {
       }
       built.push_back(std::make_unique<Entry>(middlepipe.name(), middlepipe.kind(), binding.app(),
                                               binding.service(), *config,
-                                              WindowOf(*config, options_.default_window_ms)));
+                                              options_.default_window_ms));
     }
   }
   for (std::unique_ptr<Entry>& entry : built) {
@@ -133,6 +124,10 @@ absl::Status Aggregation::Configure(const v1::ConfigureRequest& request) {
           absl::StrCat("middlepipe ", entry->middlepipe, ": ", aggregate.status().message()));
     }
     entry->aggregate = *std::move(aggregate);
+    // The kind reads its own config: the window is whatever its parser says it is.
+    if (std::optional<int64_t> window_ms = entry->aggregate->WindowMs()) {
+      entry->window = RequestWindow(*window_ms);
+    }
   }
 
   std::lock_guard<std::mutex> lock(mu_);

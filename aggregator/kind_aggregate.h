@@ -47,6 +47,10 @@ class KindAggregate {
   virtual void Describe(v1::MiddlepipeState& state) const {}
   // What a new instance's filter should import (RequestFilter::ImportState); nullopt: none.
   virtual std::optional<std::string> ExportState(int64_t now_ms) const { return std::nullopt; }
+  // The rolling window the core's statistics of this middlepipe use, when the kind's
+  // config sets one (the breaker's window_ms, read by the kind's own parser); nullopt:
+  // the aggregator's default.
+  virtual std::optional<int64_t> WindowMs() const { return std::nullopt; }
 
   // Grows whenever what DecisionFor returns may have changed, so the core recomputes
   // a thousand instances' decisions only when there is something new to tell.

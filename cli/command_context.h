@@ -12,10 +12,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "cli/controller_client.h"
+#include "controller/client/controller_client.h"
 #include "proto/controller.pb.h"
 
 namespace middlepipe::cli {
+
+// The CLI's commands talk to the controller through the shared client.
+using controller::ConnectionOptions;
+using controller::ControllerClient;
 
 inline constexpr char kDefaultController[] = "127.0.0.1:7400";
 

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "clients/cpp/fastpath/program.h"
+#include "fastpath/program.h"
 
 namespace middlepipe::agent {
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <thread>
 
-#include "clients/cpp/fastpath/segment.h"
+#include "fastpath/segment.h"
 #include "common/logger.h"
 #include "scheduler/chain_table.h"
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/frame_codec.h"
+#include "common/markers.h"
 
 namespace middlepipe::agent {
 namespace {
@@ -24,7 +25,7 @@ v1::HookReply Error(uint64_t request_id, const std::string& message) {
 
 v1::Header EpochMarker(uint64_t epoch) {
   v1::Header marker;
-  marker.set_name("Middlepipe-Epoch");
+  marker.set_name(markers::kEpochHeader);
   marker.set_value(std::to_string(epoch));
   return marker;
 }

@@ -22,11 +22,12 @@
 #include "common/command_line.h"
 #include "common/files.h"
 #include "common/logger.h"
+#include "common/markers.h"
 #include "common/protobuf_log.h"
 #include "common/names.h"
 #include "common/termination.h"
 #include "common/version.h"
-#include "clients/cpp/fastpath/segment.h"
+#include "fastpath/segment.h"
 #include "filter-agent/control_client.h"
 #include "filter-agent/fast_path_publisher.h"
 #include "filter-agent/hook_server.h"
@@ -40,7 +41,6 @@ namespace middlepipe::agent {
 namespace {
 
 constexpr char kProgram[] = "mp-agent";
-constexpr char kDefaultSocket[] = "/run/middlepipe/agent.sock";
 
 struct Options {
   std::string controller;
@@ -68,17 +68,12 @@ absl::StatusOr<std::string> NewIncarnation() {
 
 // The hook socket: --socket, else $MP_AGENT_SOCKET, else the documented default.
 std::string HookSocketPath(const Options& options) {
-  if (!options.socket.empty()) return options.socket;
-  const char* from_env = std::getenv("MP_AGENT_SOCKET");
-  return from_env != nullptr && *from_env != '\0' ? from_env : kDefaultSocket;
+  return markers::AgentSocketPath(options.socket);
 }
 
 // The fast-path segment: --shm, else $MP_AGENT_SHM, else next to the hook socket.
 std::string SharedMemoryPath(const Options& options, const std::string& socket) {
-  if (!options.shm.empty()) return options.shm;
-  const char* from_env = std::getenv("MP_AGENT_SHM");
-  if (from_env != nullptr && *from_env != '\0') return from_env;
-  return absl::StrCat(socket, ".shm");
+  return markers::AgentSegmentPath(options.shm, socket);
 }
 
 // The container's address: the first IPv4 address of an interface that is up and not

@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "clients/cpp/fastpath/program.h"
+#include "fastpath/program.h"
 #include "proto/middlepipe.pb.h"
 
 namespace middlepipe::scheduler {

@@ -1,11 +1,18 @@
 #include "scheduler/request_filter.h"
 
 #include <chrono>
+#include <string_view>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
+#include "common/markers.h"
 
 namespace middlepipe::scheduler {
+namespace {
+
+// Debian's absl::string_view is its own type, not std::string_view (which the marker
+// contract takes, to stay free of absl for the client core).
+std::string_view Std(absl::string_view text) { return {text.data(), text.size()}; }
+
+}  // namespace
 
 Clock SteadyClockMillis() {
   return [] {
@@ -23,7 +30,7 @@ void RequestCall::AddMarker(const std::string& name, const std::string& value) {
 
 std::optional<std::string> RequestCall::RequestHeader(absl::string_view name) const {
   for (const v1::Header& header : request.headers()) {
-    if (absl::EqualsIgnoreCase(header.name(), name)) return header.value();
+    if (markers::HeaderNameEquals(header.name(), Std(name))) return header.value();
   }
   return std::nullopt;
 }
@@ -31,10 +38,9 @@ std::optional<std::string> RequestCall::RequestHeader(absl::string_view name) co
 v1::Header CallbackMarker(absl::string_view kind, absl::string_view middlepipe,
                           absl::string_view event, absl::string_view detail) {
   v1::Header marker;
-  marker.set_name("Middlepipe-Callback");
-  std::string value = absl::StrCat(kind, "; name=\"", middlepipe, "\"; event=", event);
-  if (!detail.empty()) absl::StrAppend(&value, "; detail=\"", detail, "\"");
-  marker.set_value(value);
+  marker.set_name(markers::kCallbackHeader);
+  marker.set_value(
+      markers::FormatCallbackMarker(Std(kind), Std(middlepipe), Std(event), Std(detail)));
   return marker;
 }
 

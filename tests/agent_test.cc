@@ -47,7 +47,7 @@ class AgentTest : public ::testing::Test {
     return std::move(*agent);
   }
 
-  cli::ControllerClient Client() { return controller_.Client(controller_.AdminToken()); }
+  controller::ControllerClient Client() { return controller_.Client(controller_.AdminToken()); }
 
   // Waits until `count` instances of web are ready at `epoch`.
   bool WaitReady(int count, uint64_t epoch) {
@@ -70,7 +70,7 @@ class AgentTest : public ::testing::Test {
 
   absl::Status CreateAndBind(const std::string& kind, const std::string& name,
                              const std::string& config) {
-    cli::ControllerClient client = Client();
+    controller::ControllerClient client = Client();
     absl::StatusOr<v1::Rollout> rollout =
         testing::CreateAndBind(client, kind, name, config, "web", "orders");
     if (!rollout.ok()) return rollout.status();

@@ -69,7 +69,7 @@ TEST_F(AggregatorProvisioningTest, StartsOnTheFirstMiddlepipeAndAgentsLearnWhere
   service.set_name("orders");
   service.add_endpoints()->set_host("198.18.1.1");
   service.mutable_endpoints(0)->set_port(80);
-  cli::ControllerClient client = controller_.Client(controller_.AdminToken());
+  controller::ControllerClient client = controller_.Client(controller_.AdminToken());
   ASSERT_TRUE(client.Call(&Stub::RegisterService, service).ok());
   v1::BindMiddlepipeRequest bind;
   bind.set_name("watch");

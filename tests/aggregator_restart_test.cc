@@ -45,7 +45,7 @@ TEST(AggregatorRestartTest, AgentsKeepWorkingAndTheNewAggregatorRebuildsFromFres
   testing::ControllerProcess& controller = stack.controller();
   testing::ChildProcess& agent = stack.agent();
   testing::SampleService& service = stack.service();
-  cli::ControllerClient& client = stack.client();
+  controller::ControllerClient& client = stack.client();
 
   HookOptions options;
   options.socket_path = stack.hook_socket();

@@ -33,7 +33,7 @@ TEST(BreakerEndToEndTest, OpensForTheAppThenProbesAndCloses) {
                          R"("half_open_requests":2})")
                   .ok());
   testing::SampleService& service = stack.service();
-  cli::ControllerClient& client = stack.client();
+  controller::ControllerClient& client = stack.client();
 
   // The app.
   HookOptions options;

@@ -113,7 +113,7 @@ class BrokerTest : public ::testing::Test {
       scratch_, {"--broker-user", "platform", "--broker-password-file", scratch_ / "broker-password",
                  "--tokens", scratch_ / "tokens"}};
   std::unique_ptr<httplib::Client> http_;
-  std::optional<cli::ControllerClient> org_client_;
+  std::optional<controller::ControllerClient> org_client_;
 };
 
 TEST_F(BrokerTest, VersionIsCheckedFirstThenCredentialsThenTheBody) {

@@ -82,7 +82,7 @@ TEST(RateLimitEndToEndTest, TheClusterStaysWithinTheLimitAsLoadMovesAndWithoutTh
     agents.push_back(std::move(*agent));
   }
   testing::SampleService service(scratch);
-  cli::ControllerClient client = controller.Client(controller.AdminToken());
+  controller::ControllerClient client = controller.Client(controller.AdminToken());
   ASSERT_TRUE(testing::RegisterService(client, "orders", "127.0.0.1", service.port()).ok());
   auto bound = testing::CreateAndBind(client, "rate-limit", "limit",
                                       R"({"requests_per_second": 60, "burst": 6})", "web", "orders");

@@ -54,7 +54,7 @@ class RolloutTest : public ::testing::Test {
     return agents;
   }
 
-  cli::ControllerClient Client() { return controller_->Client(token_); }
+  controller::ControllerClient Client() { return controller_->Client(token_); }
 
   void Create(const std::string& kind, const std::string& name, const std::string& config = "{}") {
     v1::CreateMiddlepipeRequest request;
@@ -257,7 +257,7 @@ TEST_F(RolloutTest, UsersNeverSeeNorTouchEachOthersObjects) {
   ASSERT_TRUE(Bind("watch", "web", "orders").ok());
   ASSERT_TRUE(alice_agents[0]->WaitForEpoch(1, seconds(10)));
 
-  cli::ControllerClient bob = controller_->Client("bbbbbbbbbbbbbbbbbbbb");
+  controller::ControllerClient bob = controller_->Client("bbbbbbbbbbbbbbbbbbbb");
   auto listed = bob.Call(&Stub::ListMiddlepipes, v1::ListMiddlepipesRequest());
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(listed->middlepipes_size(), 0);

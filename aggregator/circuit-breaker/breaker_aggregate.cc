@@ -5,11 +5,16 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/request_stats.h"
+#include "scheduler/filters/circuit-breaker/breaker_rule.h"
 
 namespace middlepipe::aggregator::circuit_breaker {
 namespace {
+
+// The filter half's report counters and open rule (scheduler/filters/circuit-breaker).
+namespace report = scheduler::circuit_breaker::report;
+using scheduler::circuit_breaker::OpenReason;
+using scheduler::circuit_breaker::ShouldOpen;
 
 uint64_t Counter(const v1::RequestStats& stats, const std::string& name) {
   auto it = stats.counters().find(name);
@@ -49,7 +54,7 @@ void BreakerAggregate::OnReport(uint32_t instance, const v1::Report& report,
   if (!decided_) {
     decided_ = true;
     DecisionsChanged();
-    if (Counter(stats, "intervals_open") > 0 || Counter(stats, "intervals_half_open") > 0) {
+    if (Counter(stats, report::kIntervalsOpen) > 0 || Counter(stats, report::kIntervalsHalfOpen) > 0) {
       Open(now, absl::StrCat("adopted: instance ", instance,
                              " was open when the aggregator took over"));
       return;
@@ -60,18 +65,15 @@ void BreakerAggregate::OnReport(uint32_t instance, const v1::Report& report,
       window_.Add(now, stats);
       const v1::RequestStats sum = window_.Sum(now);
       const uint64_t calls = CompletedCalls(sum);
-      if (calls >= config_.min_requests &&
-          static_cast<double>(sum.failures()) * 100.0 >= config_.error_threshold_percent * calls) {
-        Open(now, absl::StrFormat("%d%% of %d calls failed across the cluster (threshold %g%%)",
-                                  sum.failures() * 100 / calls, calls,
-                                  config_.error_threshold_percent));
+      if (ShouldOpen(config_, calls, sum.failures())) {
+        Open(now, OpenReason(config_, calls, sum.failures(), " across the cluster"));
       }
       break;
     }
     case v1::BREAKER_STATE_HALF_OPEN:
-      trials_used_[instance] += static_cast<uint32_t>(Counter(stats, "trial"));
-      trial_successes_ += static_cast<uint32_t>(Counter(stats, "trial_success"));
-      if (Counter(stats, "trial_failure") > 0) {
+      trials_used_[instance] += static_cast<uint32_t>(Counter(stats, report::kTrial));
+      trial_successes_ += static_cast<uint32_t>(Counter(stats, report::kTrialSuccess));
+      if (Counter(stats, report::kTrialFailure) > 0) {
         Open(now, "a half-open trial call failed");
       } else if (trial_successes_ >= config_.half_open_requests) {
         Close();

@@ -18,7 +18,7 @@
 
 #include "aggregator/kind_aggregate.h"
 #include "aggregator/request_window.h"
-#include "scheduler/filters/circuit-breaker/breaker_filter.h"
+#include "scheduler/filters/circuit-breaker/config.h"
 
 namespace middlepipe::aggregator::circuit_breaker {
 
@@ -33,6 +33,7 @@ class BreakerAggregate final : public KindAggregate {
   std::optional<v1::Decision> DecisionFor(uint32_t instance) const override;
   void Describe(v1::MiddlepipeState& state) const override;
   std::optional<std::string> ExportState(int64_t now_ms) const override;
+  std::optional<int64_t> WindowMs() const override { return config_.window_ms; }
 
  private:
   void Open(int64_t now_ms, std::string reason);

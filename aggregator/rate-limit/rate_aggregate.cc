@@ -4,9 +4,9 @@
 #include <cmath>
 #include <numeric>
 
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "scheduler/filters/rate-limit/config.h"
 
 namespace middlepipe::aggregator::rate_limit {
 namespace {
@@ -49,17 +49,12 @@ std::vector<double> SplitRate(double limit, const std::vector<double>& demands) 
 }
 
 absl::StatusOr<std::unique_ptr<KindAggregate>> RateAggregate::Create(const std::string& config_json) {
-  nlohmann::json config = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (!config.is_object() || !config.contains("requests_per_second") ||
-      !config["requests_per_second"].is_number()) {
-    return absl::InvalidArgumentError("config: requests_per_second must be a number");
-  }
-  const double rate = config["requests_per_second"].get<double>();
-  const double burst = config.contains("burst") && config["burst"].is_number()
-                           ? config["burst"].get<double>()
-                           : 0.0;
-  const bool cluster = !config.contains("scope") || config["scope"] == "cluster";
-  return std::make_unique<RateAggregate>(rate, burst, cluster);
+  // The filter's parser, so both halves refuse the same configs (a rate <= 0 included).
+  absl::StatusOr<scheduler::rate_limit::RateConfig> config =
+      scheduler::rate_limit::ParseRateConfig(config_json);
+  if (!config.ok()) return config.status();
+  return std::make_unique<RateAggregate>(config->requests_per_second, config->burst,
+                                         config->cluster_scope);
 }
 
 RateAggregate::RateAggregate(double requests_per_second, double burst, bool cluster_scope)

@@ -20,7 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/control_plane/agent_swarm.h"
 #include "bench/figures.h"
-#include "cli/controller_client.h"
+#include "controller/client/controller_client.h"
 #include "common/files.h"
 #include "tests/support/child_process.h"
 
@@ -50,7 +50,8 @@ int Run(const std::string& controller_binary, int agents, int iterations) {
   const std::string target = "unix://" + (scratch / "c.sock");
   std::string token = *ReadFile(scratch / "data/admin-token");
   token.pop_back();  // newline
-  auto client = *cli::ControllerClient::Create({target, token, std::chrono::milliseconds(30000)});
+  auto client =
+      *controller::ControllerClient::Create({target, token, std::chrono::milliseconds(30000)});
 
   v1::CreateMiddlepipeRequest create;
   create.set_kind("monitor");

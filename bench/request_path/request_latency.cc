@@ -58,7 +58,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/figures.h"
 #include "bench/request_path/load.h"
-#include "cli/controller_client.h"
+#include "controller/client/controller_client.h"
 #include "clients/cpp/hook.h"
 #include "common/files.h"
 #include "tests/support/child_process.h"
@@ -251,7 +251,7 @@ int Run(const std::string& controller_binary, const std::string& aggregator_bina
     std::cerr << "request_latency: mp-agent did not start\n";
     return 1;
   }
-  auto client = *cli::ControllerClient::Create({"unix://" + (scratch / "c.sock"), token});
+  auto client = *controller::ControllerClient::Create({"unix://" + (scratch / "c.sock"), token});
   // orders: breaker + rate limit (cluster scope) + monitor; orders-alone: breaker
   // (instance scope) + monitor. Both are the same service.
   struct Binding {

@@ -13,30 +13,13 @@
 
 #include <httplib.h>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/frame_codec.h"
+#include "common/markers.h"
 #include "proto/hook.pb.h"
 
 namespace middlepipe {
 namespace {
-
-constexpr char kDefaultSocket[] = "/run/middlepipe/agent.sock";
-constexpr char kCallbackHeader[] = "Middlepipe-Callback";
-
-std::string SocketPathFrom(const HookOptions& options) {
-  if (!options.socket_path.empty()) return options.socket_path;
-  const char* from_env = std::getenv("MP_AGENT_SOCKET");
-  return from_env != nullptr && *from_env != '\0' ? from_env : kDefaultSocket;
-}
-
-// Where the agent serving `socket_path` puts its segment (its --shm default).
-std::string SegmentPathFrom(const HookOptions& options, const std::string& socket_path) {
-  if (!options.shm_path.empty()) return options.shm_path;
-  const char* from_env = std::getenv("MP_AGENT_SHM");
-  return from_env != nullptr && *from_env != '\0' ? from_env : socket_path + ".shm";
-}
 
 fastpath::HeaderList Headers(const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
   fastpath::HeaderList list;
@@ -73,49 +56,21 @@ bool Exchange(int fd, const std::string& request, std::string* reply) {
 
 std::string HttpResponse::Header(const std::string& name) const {
   for (const auto& [key, value] : headers) {
-    if (absl::EqualsIgnoreCase(key, name)) return value;
+    if (markers::HeaderNameEquals(key, name)) return value;
   }
   return "";
-}
-
-std::optional<CallbackEvent> ParseCallbackMarker(const std::string& value) {
-  // kind; name="…"; event=…[; detail="…"] — quoted values may hold ';'.
-  CallbackEvent event;
-  size_t at = value.find(';');
-  event.kind = std::string(absl::StripAsciiWhitespace(value.substr(0, at)));
-  while (at != std::string::npos && at < value.size()) {
-    size_t key_start = value.find_first_not_of("; ", at);
-    if (key_start == std::string::npos) break;
-    size_t equals = value.find('=', key_start);
-    if (equals == std::string::npos) return std::nullopt;
-    const std::string key = value.substr(key_start, equals - key_start);
-    std::string parameter;
-    if (equals + 1 < value.size() && value[equals + 1] == '"') {
-      size_t close = value.find('"', equals + 2);
-      if (close == std::string::npos) return std::nullopt;
-      parameter = value.substr(equals + 2, close - equals - 2);
-      at = value.find(';', close);
-    } else {
-      at = value.find(';', equals);
-      parameter = std::string(absl::StripAsciiWhitespace(value.substr(equals + 1, at - equals - 1)));
-    }
-    if (key == "name") event.middlepipe = parameter;
-    if (key == "event") event.event = parameter;
-    if (key == "detail") event.detail = parameter;
-  }
-  if (event.kind.empty() || event.event.empty()) return std::nullopt;
-  return event;
 }
 
 Hook::Hook() : Hook(HookOptions()) {}
 
 Hook::Hook(HookOptions options)
-    : socket_path_(SocketPathFrom(options)),
+    : socket_path_(markers::AgentSocketPath(options.socket_path)),
       log_(options.log != nullptr ? options.log : &std::cerr),
       retry_after_(options.retry_after) {
   if (options.fast_path) {
     fastpath::ClientOptions fast;
-    fast.path = SegmentPathFrom(options, socket_path_);
+    // Where the agent serving socket_path_ puts its segment (its --shm default).
+    fast.path = markers::AgentSegmentPath(options.shm_path, socket_path_);
     fast.retry_after_ms = retry_after_.count();
     fast.log = [this](const std::string& line) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -221,7 +176,7 @@ void Hook::Fire(const std::string& marker_value) {
 HttpResponse Hook::Answer(const fastpath::HeaderList& markers, bool raise, HttpResponse synthesized) {
   std::optional<CallbackEvent> first;
   for (const auto& [name, value] : markers) {
-    if (name != kCallbackHeader) continue;
+    if (name != markers::kCallbackHeader) continue;
     Fire(value);
     if (!first) first = ParseCallbackMarker(value);
   }
@@ -239,7 +194,7 @@ HttpResponse Hook::Answer(const fastpath::HeaderList& markers, bool raise, HttpR
 void Hook::Mark(const fastpath::HeaderList& markers, HttpResponse& response) {
   for (const auto& [name, value] : markers) {
     response.headers.emplace_back(name, value);
-    if (name == kCallbackHeader) Fire(value);
+    if (name == markers::kCallbackHeader) Fire(value);
   }
 }
 
@@ -324,7 +279,7 @@ HttpResponse Hook::Call(const std::string& service, const HttpRequest& request,
   for (const std::string& name : verdict.remove_headers()) {
     rewritten.headers.erase(std::remove_if(rewritten.headers.begin(), rewritten.headers.end(),
                                            [&](const auto& header) {
-                                             return absl::EqualsIgnoreCase(header.first, name);
+                                             return markers::HeaderNameEquals(header.first, name);
                                            }),
                             rewritten.headers.end());
   }

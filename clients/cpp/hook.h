@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "clients/cpp/errors.h"
+#include "common/markers.h"
 #include "clients/cpp/fastpath/client.h"
 
 namespace httplib {
@@ -59,13 +60,8 @@ struct HttpResponse {
   std::string Header(const std::string& name) const;
 };
 
-// One `Middlepipe-Callback` marker.
-struct CallbackEvent {
-  std::string kind;        // e.g. "circuit-breaker"
-  std::string middlepipe;  // e.g. "orders-breaker"
-  std::string event;       // e.g. "open", "half-open", "closed", "limited"
-  std::string detail;      // e.g. "50% of 20 calls failed (threshold 50%)"
-};
+// One `Middlepipe-Callback` marker (its syntax is common/markers.h's).
+using CallbackEvent = markers::CallbackEvent;
 
 // Where a call goes. Usually the service the app asked for; a traffic split may choose
 // another, and then says where it can be reached.
@@ -77,7 +73,7 @@ struct Destination {
 };
 
 // Parses a Middlepipe-Callback value; nullopt if it is not one.
-std::optional<CallbackEvent> ParseCallbackMarker(const std::string& value);
+using markers::ParseCallbackMarker;
 
 struct HookOptions {
   // Empty: $MP_AGENT_SOCKET, else /run/middlepipe/agent.sock.

@@ -5,8 +5,8 @@
 #include <limits>
 #include <sstream>
 
-#include "clients/cpp/fastpath/program.h"
-#include "clients/cpp/fastpath/segment.h"
+#include "fastpath/program.h"
+#include "fastpath/segment.h"
 #include "gtest/gtest.h"
 
 namespace middlepipe {

@@ -147,9 +147,9 @@ std::string Platform::AppDirectory(const std::string& app) const {
   return absl::StrCat(options_.directory, "/apps/", app);
 }
 
-cli::ControllerClient Platform::ControllerFor(const std::string& token) const {
+controller::ControllerClient Platform::ControllerFor(const std::string& token) const {
   // The address is ours and valid, so Create cannot fail.
-  return *cli::ControllerClient::Create(
+  return *controller::ControllerClient::Create(
       {controller_address(), std::string(absl::StripAsciiWhitespace(token)),
        std::chrono::milliseconds(5000)});
 }
@@ -382,7 +382,7 @@ absl::StatusOr<std::unique_ptr<Platform::Instance>> Platform::StartInstance(
 
 absl::Status Platform::WaitUntilReady(const v1::AppSpec& spec, const Instance& instance) {
   const std::string label = Label(spec.name(), instance.index);
-  const cli::ControllerClient controller = ControllerFor(spec.token());
+  const controller::ControllerClient controller = ControllerFor(spec.token());
   const auto start = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> ready_since;
   std::string last_seen = "its agent has not registered";

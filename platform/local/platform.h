@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "cli/controller_client.h"
+#include "controller/client/controller_client.h"
 #include "common/logger.h"
 #include "platform/local/address_pool.h"
 #include "platform/local/fabric.h"
@@ -115,7 +115,7 @@ class Platform {
   void SaveState() const;        // Persist(), logging a failure; with mu_ held
   v1::LocalApp DescribeApp(const App& app, const v1::ListAppsResponse* controller_view) const;
   std::string AppDirectory(const std::string& app) const;
-  cli::ControllerClient ControllerFor(const std::string& token) const;
+  controller::ControllerClient ControllerFor(const std::string& token) const;
   // What the controller knows of the token's user's apps; empty if it does not answer.
   v1::ListAppsResponse ControllerView(const std::string& token) const;
   void Watch();

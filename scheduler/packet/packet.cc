@@ -20,29 +20,7 @@ uint32_t Load32(const unsigned char* at) {
 
 }  // namespace
 
-std::string AddressToString(uint32_t address) {
-  return absl::StrCat(address >> 24, ".", (address >> 16) & 0xff, ".", (address >> 8) & 0xff,
-                      ".", address & 0xff);
-}
-
-absl::StatusOr<Ipv4Network> ParseIpv4Network(absl::string_view text) {
-  int prefix = 32;
-  const size_t slash = text.find('/');
-  if (slash != absl::string_view::npos) {
-    if (!absl::SimpleAtoi(text.substr(slash + 1), &prefix) || prefix < 0 || prefix > 32) {
-      return absl::OutOfRangeError("prefix length must be 0-32");
-    }
-    text = text.substr(0, slash);
-  }
-  in_addr parsed{};
-  if (inet_pton(AF_INET, std::string(text).c_str(), &parsed) != 1) {
-    return absl::InvalidArgumentError("not an IPv4 address");
-  }
-  Ipv4Network network;
-  network.mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
-  network.network = ntohl(parsed.s_addr) & network.mask;
-  return network;
-}
+std::string AddressToString(uint32_t address) { return FormatIpv4Address(address); }
 
 std::string Endpoint::ToString() const { return absl::StrCat(AddressToString(address), ":", port); }
 

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/ipv4.h"
 
 namespace middlepipe::scheduler::packet {
 
@@ -26,18 +27,12 @@ struct Endpoint {
 
 std::string AddressToString(uint32_t address);
 
-// An IPv4 network: the addresses whose bits under `mask` equal `network` (host order).
-struct Ipv4Network {
-  uint32_t network = 0;
-  uint32_t mask = 0;  // 0: every address
-
-  bool Contains(uint32_t address) const { return (address & mask) == network; }
-};
-
-// "A.B.C.D" (a /32) or "A.B.C.D/PREFIX", as firewall entries and ids rules write them.
-// OUT_OF_RANGE "prefix length must be 0-32", or INVALID_ARGUMENT "not an IPv4 address",
-// so each caller can say it in the terms of its own syntax.
-absl::StatusOr<Ipv4Network> ParseIpv4Network(absl::string_view text);
+// IPv4 networks as firewall entries and ids rules write them ("A.B.C.D" = a /32, or
+// "A.B.C.D/PREFIX"), parsed by common/ipv4.h, the project's one CIDR parser: OUT_OF_RANGE
+// for the prefix, INVALID_ARGUMENT for the address, so each caller can say it in the
+// terms of its own syntax.
+using ::middlepipe::Ipv4Network;
+using ::middlepipe::ParseIpv4Network;
 
 namespace tcp_flag {
 constexpr uint8_t kFin = 0x01;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "cli/controller_client.h"
+#include "controller/client/controller_client.h"
 #include "tests/support/child_process.h"
 #include "tests/support/controller_process.h"
 #include "tests/support/sample_service.h"
@@ -27,7 +27,7 @@ class BreakerStack {
   ControllerProcess& controller() { return controller_; }
   ChildProcess& agent() { return *agent_; }
   SampleService& service() { return *service_; }
-  cli::ControllerClient& client() { return *client_; }
+  controller::ControllerClient& client() { return *client_; }
   // The agent's hook socket, for the app's Hook.
   std::string hook_socket() const { return scratch_ / "agent.sock"; }
 
@@ -36,7 +36,7 @@ class BreakerStack {
   ControllerProcess controller_;
   std::optional<ChildProcess> agent_;
   std::optional<SampleService> service_;
-  std::optional<cli::ControllerClient> client_;
+  std::optional<controller::ControllerClient> client_;
 };
 
 }  // namespace middlepipe::testing

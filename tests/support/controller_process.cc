@@ -32,8 +32,8 @@ std::string ControllerProcess::AdminToken() const {
   return token.ok() ? std::string(absl::StripTrailingAsciiWhitespace(*token)) : "";
 }
 
-cli::ControllerClient ControllerProcess::Client(const std::string& token) const {
-  return *cli::ControllerClient::Create({target(), token});
+controller::ControllerClient ControllerProcess::Client(const std::string& token) const {
+  return *controller::ControllerClient::Create({target(), token});
 }
 
 std::vector<std::string> ControllerProcess::CliEnv(const std::string& token) const {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "cli/controller_client.h"
+#include "controller/client/controller_client.h"
 #include "tests/support/child_process.h"
 
 namespace middlepipe::testing {
@@ -28,7 +28,7 @@ class ControllerProcess {
   // The admin token the controller wrote on first start.
   std::string AdminToken() const;
   // A client of the northbound API acting with `token`.
-  cli::ControllerClient Client(const std::string& token) const;
+  controller::ControllerClient Client(const std::string& token) const;
   // Environment for running the `mp` binary against this controller.
   std::vector<std::string> CliEnv(const std::string& token) const;
 

@@ -4,7 +4,7 @@ namespace middlepipe::testing {
 
 using Stub = v1::Controller::Stub;
 
-absl::Status RegisterService(cli::ControllerClient& client, const std::string& name,
+absl::Status RegisterService(controller::ControllerClient& client, const std::string& name,
                              const std::string& host, int port) {
   v1::RegisterServiceRequest request;
   request.set_name(name);
@@ -13,9 +13,10 @@ absl::Status RegisterService(cli::ControllerClient& client, const std::string& n
   return client.Call(&Stub::RegisterService, request).status();
 }
 
-absl::StatusOr<v1::Rollout> CreateAndBind(cli::ControllerClient& client, const std::string& kind,
-                                          const std::string& name, const std::string& config_json,
-                                          const std::string& app, const std::string& service) {
+absl::StatusOr<v1::Rollout> CreateAndBind(controller::ControllerClient& client,
+                                          const std::string& kind, const std::string& name,
+                                          const std::string& config_json, const std::string& app,
+                                          const std::string& service) {
   v1::CreateMiddlepipeRequest create;
   create.set_kind(kind);
   create.set_name(name);

@@ -3,32 +3,23 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <iterator>
 #include <random>
 #include <cstdio>
 #include <cstdlib>
 
-#include "clients/cpp/fastpath/gcra.h"
-#include "clients/cpp/fastpath/key_table.h"
+#include "common/markers.h"
+#include "fastpath/gcra.h"
+#include "fastpath/key_table.h"
 
 namespace middlepipe::fastpath {
 namespace {
 
-constexpr char kDefaultSocket[] = "/run/middlepipe/agent.sock";
-
-const char* Env(const char* name) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? value : nullptr;
-}
-
 }  // namespace
 
 std::string DefaultSegmentPath() {
-  if (const char* shm = Env("MP_AGENT_SHM")) return shm;
-  if (const char* socket = Env("MP_AGENT_SOCKET")) return std::string(socket) + ".shm";
-  return std::string(kDefaultSocket) + ".shm";
+  return markers::AgentSegmentPath({}, markers::AgentSocketPath());
 }
 
 Client::Client() : Client(ClientOptions()) {}
@@ -154,12 +145,7 @@ std::string WithKey(std::string text, const std::string& with) {
 
 const std::string* FindHeader(const HeaderList& headers, const std::string& name) {
   for (const auto& [key, value] : headers) {
-    if (key.size() == name.size() &&
-        std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return &value;
-    }
+    if (markers::HeaderNameEquals(key, name)) return &value;
   }
   return nullptr;
 }
@@ -234,7 +220,8 @@ Verdict Client::Decide(const std::string& service, const Request& request) {
   verdict.epoch = program.epoch;
   verdict.binding_id = program.binding_id;
   verdict.filter_count = program.filter_count;
-  std::pair<std::string, std::string> epoch_marker{"Middlepipe-Epoch", std::to_string(program.epoch)};
+  std::pair<std::string, std::string> epoch_marker{markers::kEpochHeader,
+                                                   std::to_string(program.epoch)};
   HeaderList markers;  // of the steps so far, in chain order, as the agent's chain adds them
   // Decidable() checked everything that could send the call to the agent: from here on
   // every step decides.

@@ -30,8 +30,8 @@
 #include <utility>
 #include <vector>
 
-#include "clients/cpp/fastpath/program.h"
-#include "clients/cpp/fastpath/segment.h"
+#include "fastpath/program.h"
+#include "fastpath/segment.h"
 
 namespace middlepipe::fastpath {
 

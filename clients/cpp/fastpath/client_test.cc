@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "clients/cpp/fastpath/key_table.h"
+#include "fastpath/key_table.h"
 #include "clients/cpp/fastpath/middlepipe_client.h"
 
 namespace middlepipe::fastpath {

@@ -3,7 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "common/markers.h"
+#include "scheduler/filters/circuit-breaker/breaker_rule.h"
 
 namespace middlepipe::scheduler::circuit_breaker {
 namespace {
@@ -85,39 +86,6 @@ class BreakerState {
   void Count(const char* counter) { ++(*pending.mutable_counters())[counter]; }
 };
 
-absl::StatusOr<BreakerConfig> ParseBreakerConfig(const std::string& config_json) {
-  nlohmann::json json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return absl::InvalidArgumentError("config is not a JSON object");
-  BreakerConfig config;
-  try {
-    config.latency_threshold_ms = json.at("latency_threshold_ms").get<int64_t>();
-    config.error_threshold_percent = json.at("error_threshold_percent").get<double>();
-    config.min_requests = json.at("min_requests").get<uint32_t>();
-    config.window_ms = json.at("window_ms").get<int64_t>();
-    config.open_ms = json.at("open_ms").get<int64_t>();
-    config.half_open_requests = json.at("half_open_requests").get<uint32_t>();
-    config.cluster_scope = json.at("scope").get<std::string>() == "cluster";
-    if (json.contains("fallback")) {
-      const nlohmann::json& fallback = json["fallback"];
-      v1::SynthesizedResponse response;
-      response.set_status(fallback.at("status").get<uint32_t>());
-      if (fallback.contains("headers")) {
-        const nlohmann::json& headers = fallback.at("headers");
-        for (auto it = headers.begin(); it != headers.end(); ++it) {
-          v1::Header* header = response.add_headers();
-          header->set_name(it.key());
-          header->set_value(it.value().get<std::string>());
-        }
-      }
-      response.set_body(fallback.value("body", ""));
-      config.fallback = std::move(response);
-    }
-  } catch (const nlohmann::json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat("config: ", error.what()));
-  }
-  return config;
-}
-
 absl::StatusOr<std::unique_ptr<RequestFilter>> BreakerFilter::Create(
     const FilterSpecContext& context) {
   absl::StatusOr<BreakerConfig> config = ParseBreakerConfig(context.spec.config_json());
@@ -135,7 +103,7 @@ BreakerFilter::~BreakerFilter() = default;
 
 void BreakerFilter::ShortCircuit(RequestCall& call, const std::string& reason) const {
   call.markers.push_back(CallbackMarker("circuit-breaker", name_, "open", reason));
-  call.AddMarker("Middlepipe-Short-Circuit", name_);
+  call.AddMarker(markers::kShortCircuitHeader, name_);
   if (config_.fallback.has_value()) {
     call.response = *config_.fallback;
   } else {
@@ -162,12 +130,12 @@ FilterStatus BreakerFilter::OnRequest(RequestCall& call, uint32_t& note) {
     state.trial_permits = config_.half_open_requests;
     state.trial_successes = 0;
     state.round_trials = 0;
-    state.Count("half_opened");
+    state.Count(report::kHalfOpened);
   }
   if (state.phase == Phase::kHalfOpen && state.trial_permits > 0) {
     --state.trial_permits;
     ++state.round_trials;
-    state.Count("trial");
+    state.Count(report::kTrial);
     note = kTrialNote;
     call.markers.push_back(CallbackMarker("circuit-breaker", name_, "half-open"));
     return FilterStatus::kContinue;
@@ -194,20 +162,20 @@ void BreakerFilter::OnResponse(RequestCall& call, uint32_t note) {
 
   if (note == kTrialNote) {
     if (state.phase != Phase::kHalfOpen) return;  // a decision moved it meanwhile
-    state.Count(failed ? "trial_failure" : "trial_success");
+    state.Count(failed ? report::kTrialFailure : report::kTrialSuccess);
     if (failed) {
       // Re-open at once, even under the aggregator: it will decide the same from the report.
       state.phase = Phase::kOpen;
       state.opened_at_ms = now;
       state.reason = "a half-open trial call failed";
-      state.Count("opened");
+      state.Count(report::kOpened);
       call.markers.push_back(CallbackMarker("circuit-breaker", name_, "open", state.reason));
     } else if (++state.trial_successes >= config_.half_open_requests && !live) {
       // Alone, this instance's trials decide; under the aggregator, the cluster's do.
       state.phase = Phase::kClosed;
       state.ResetWindow();
       state.reason.clear();
-      state.Count("closed");
+      state.Count(report::kClosed);
       call.markers.push_back(CallbackMarker("circuit-breaker", name_, "closed"));
     }
     return;
@@ -216,13 +184,11 @@ void BreakerFilter::OnResponse(RequestCall& call, uint32_t note) {
   state.Record(now, config_.window_ms, failed);
   if (live) return;  // the cluster decides from every instance's calls
   auto [calls, failures] = state.Totals(now, config_.window_ms);
-  if (calls >= config_.min_requests &&
-      static_cast<double>(failures) * 100.0 >= config_.error_threshold_percent * calls) {
+  if (ShouldOpen(config_, calls, failures)) {
     state.phase = Phase::kOpen;
     state.opened_at_ms = now;
-    state.reason = absl::StrFormat("%d%% of %d calls failed (threshold %g%%)",
-                                   failures * 100 / calls, calls, config_.error_threshold_percent);
-    state.Count("opened");
+    state.reason = OpenReason(config_, calls, failures);
+    state.Count(report::kOpened);
     call.markers.push_back(CallbackMarker("circuit-breaker", name_, "open", state.reason));
   }
 }
@@ -393,8 +359,8 @@ void BreakerFilter::TakeReport(v1::Report& report) {
   const int64_t now = clock_();
   std::lock_guard<std::mutex> lock(state_->mu);
   // The phase at report time, so an aggregator that (re)starts learns who is open.
-  if (state_->phase == Phase::kOpen) state_->Count("intervals_open");
-  if (state_->phase == Phase::kHalfOpen) state_->Count("intervals_half_open");
+  if (state_->phase == Phase::kOpen) state_->Count(report::kIntervalsOpen);
+  if (state_->phase == Phase::kHalfOpen) state_->Count(report::kIntervalsHalfOpen);
   report.set_local_fallback(config_.cluster_scope && !state_->Live(now));
   report.mutable_request_stats()->Swap(&state_->pending);
   state_->pending.Clear();

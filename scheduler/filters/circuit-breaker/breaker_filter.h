@@ -28,24 +28,10 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/filters/circuit-breaker/config.h"
 #include "scheduler/request_filter.h"
 
 namespace middlepipe::scheduler::circuit_breaker {
-
-struct BreakerConfig {
-  int64_t latency_threshold_ms = 1000;
-  double error_threshold_percent = 50;
-  uint32_t min_requests = 20;
-  int64_t window_ms = 10000;
-  int64_t open_ms = 5000;
-  uint32_t half_open_requests = 3;
-  bool cluster_scope = true;
-  // The response while open; absent: a 503 the client hook turns into an exception.
-  std::optional<v1::SynthesizedResponse> fallback;
-};
-
-// Reads a config that passed the kind's schema (defaults filled in).
-absl::StatusOr<BreakerConfig> ParseBreakerConfig(const std::string& config_json);
 
 // The breaker's state, shared by the filters of consecutive epochs. Thread-safe.
 class BreakerState;

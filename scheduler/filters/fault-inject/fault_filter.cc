@@ -1,29 +1,9 @@
 #include "scheduler/filters/fault-inject/fault_filter.h"
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/str_cat.h"
+#include "common/markers.h"
 
 namespace middlepipe::scheduler::fault_inject {
-
-absl::StatusOr<FaultConfig> ParseFaultConfig(const std::string& config_json) {
-  nlohmann::json json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return absl::InvalidArgumentError("config is not a JSON object");
-  FaultConfig config;
-  try {
-    config.delay_ms = json.value("delay_ms", 0u);
-    config.delay_percent = json.value("delay_percent", 0.0);
-    config.abort_status = json.value("abort_status", 503u);
-    config.abort_percent = json.value("abort_percent", 0.0);
-  } catch (const nlohmann::json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat("config: ", error.what()));
-  }
-  if (config.delay_percent < 0 || config.delay_percent > 100 || config.abort_percent < 0 ||
-      config.abort_percent > 100 || config.abort_status < 100 || config.abort_status > 599) {
-    return absl::InvalidArgumentError("config: percentages must be 0-100 and abort_status 100-599");
-  }
-  return config;
-}
 
 absl::StatusOr<std::unique_ptr<RequestFilter>> FaultFilter::Create(const FilterSpecContext& context) {
   absl::StatusOr<FaultConfig> config = ParseFaultConfig(context.spec.config_json());
@@ -53,7 +33,7 @@ void FaultFilter::Count(bool abort, bool delay) {
 void FaultFilter::Abort(RequestCall& call) const {
   call.markers.push_back(CallbackMarker("fault-inject", name_, "abort",
                                         absl::StrCat("status ", config_.abort_status)));
-  call.AddMarker("Middlepipe-Short-Circuit", name_);
+  call.AddMarker(markers::kShortCircuitHeader, name_);
   call.response.Clear();
   call.response.set_status(config_.abort_status);  // handed to the app as the answer
   call.response.set_body(absl::StrCat("fault injected by ", name_, "\n"));

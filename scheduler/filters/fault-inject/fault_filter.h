@@ -12,20 +12,11 @@
 #include <random>
 #include <string>
 
+#include "scheduler/filters/fault-inject/config.h"
 #include "scheduler/pending_stats.h"
 #include "scheduler/request_filter.h"
 
 namespace middlepipe::scheduler::fault_inject {
-
-struct FaultConfig {
-  uint32_t delay_ms = 0;
-  double delay_percent = 0;
-  uint32_t abort_status = 503;
-  double abort_percent = 0;
-};
-
-// Reads a config that passed the kind's schema (defaults filled in).
-absl::StatusOr<FaultConfig> ParseFaultConfig(const std::string& config_json);
 
 class FaultFilter final : public RequestFilter {
  public:

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/str_cat.h"
 #include "common/request_stats.h"
+#include "scheduler/filters/monitor/config.h"
 
 namespace middlepipe::scheduler::monitor {
 
@@ -18,13 +17,9 @@ class MonitorCounts {
 
 absl::StatusOr<std::unique_ptr<RequestFilter>> MonitorFilter::Create(
     const FilterSpecContext& context) {
-  nlohmann::json config = nlohmann::json::parse(context.spec.config_json(), nullptr, false);
-  if (!config.is_object() || !config.contains("buckets_ms") || !config["buckets_ms"].is_array()) {
-    return absl::InvalidArgumentError("config: buckets_ms must be an array");
-  }
-  std::vector<double> bounds;
-  for (const auto& bound : config["buckets_ms"]) bounds.push_back(bound.get<double>());
-  return std::make_unique<MonitorFilter>(std::move(bounds));
+  absl::StatusOr<MonitorConfig> config = ParseMonitorConfig(context.spec.config_json());
+  if (!config.ok()) return config.status();
+  return std::make_unique<MonitorFilter>(std::move(config->buckets_ms));
 }
 
 MonitorFilter::MonitorFilter(std::vector<double> bounds_ms)

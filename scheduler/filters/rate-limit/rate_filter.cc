@@ -9,8 +9,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "clients/cpp/fastpath/gcra.h"
-#include "clients/cpp/fastpath/key_table.h"
+#include "common/markers.h"
+#include "fastpath/gcra.h"
+#include "fastpath/key_table.h"
 
 namespace middlepipe::scheduler::rate_limit {
 namespace {
@@ -19,25 +20,6 @@ namespace {
 constexpr int64_t kDefaultLeaseMs = 3000;
 
 }  // namespace
-
-absl::StatusOr<RateConfig> ParseRateConfig(const std::string& config_json) {
-  nlohmann::json json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return absl::InvalidArgumentError("config is not a JSON object");
-  RateConfig config;
-  try {
-    config.requests_per_second = json.at("requests_per_second").get<double>();
-    config.burst = json.value("burst", 0.0);
-    config.cluster_scope = json.value("scope", std::string("cluster")) == "cluster";
-    config.key_header = json.value("key_header", std::string());
-    config.max_keys = json.value("max_keys", size_t{10000});
-  } catch (const nlohmann::json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat("config: ", error.what()));
-  }
-  if (!(config.requests_per_second > 0) || config.burst < 0 || config.max_keys == 0) {
-    return absl::InvalidArgumentError("config: requests_per_second must be > 0, burst >= 0, max_keys >= 1");
-  }
-  return config;
-}
 
 TokenBucket::TokenBucket(double rate_per_second, double capacity, int64_t now_ms)
     : own_(std::make_unique<std::atomic<int64_t>>(0)), cell_(own_.get()) {
@@ -256,7 +238,7 @@ FilterStatus RateFilter::OnRequest(RequestCall& call, uint32_t& note) {
   ++(*state.pending.mutable_counters())["limited"];
   const std::string detail = LimitedDetail(rate, KeyNamed(key));
   call.markers.push_back(CallbackMarker("rate-limit", name_, "limited", detail));
-  call.AddMarker("Middlepipe-Short-Circuit", name_);
+  call.AddMarker(markers::kShortCircuitHeader, name_);
   call.response.Clear();
   call.response.set_status(429);
   call.response.set_raise(true);  // the client hook raises RateLimitedError
@@ -307,7 +289,7 @@ FastPathPlan RateFilter::CompileFastPath(FastPathContext& context) {
   }
   const std::string detail = LimitedDetail(rate, key_named);
   const v1::Header limited = CallbackMarker("rate-limit", name_, "limited", detail);
-  step.markers = {{limited.name(), limited.value()}, {"Middlepipe-Short-Circuit", name_}};
+  step.markers = {{limited.name(), limited.value()}, {markers::kShortCircuitHeader, name_}};
   step.response.status = 429;
   step.response.raise = true;
   step.response.body = LimitedBody(detail);

@@ -22,25 +22,14 @@
 #include <string>
 #include <unordered_map>
 
+#include "scheduler/filters/rate-limit/config.h"
 #include "scheduler/request_filter.h"
 
 namespace middlepipe::scheduler::rate_limit {
 
-struct RateConfig {
-  double requests_per_second = 1;
-  double burst = 0;
-  bool cluster_scope = true;
-  std::string key_header;  // empty: one bucket
-  size_t max_keys = 10000;
-};
-
-// Reads a config that passed the kind's schema (defaults filled in).
-absl::StatusOr<RateConfig> ParseRateConfig(const std::string& config_json);
-
-// A token bucket on a millisecond clock, kept as one GCRA word (clients/cpp/fastpath/
-// gcra.h) so it can move into the fast-path segment and be shared with the app's client
-// core. Holds at least one token's room, so a limit with burst 0 still admits one
-// request at a time. Starts full.
+// A token bucket on a millisecond clock, kept as one GCRA word (fastpath/gcra.h) so it can
+// move into the fast-path segment and be shared with the app's client core. Holds at least
+// one token's room, so a limit with burst 0 still admits one request at a time. Starts full.
 class TokenBucket {
  public:
   TokenBucket(double rate_per_second, double capacity, int64_t now_ms);

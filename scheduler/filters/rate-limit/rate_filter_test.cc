@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "clients/cpp/fastpath/gcra.h"
-#include "clients/cpp/fastpath/key_table.h"
+#include "fastpath/gcra.h"
+#include "fastpath/key_table.h"
 
 namespace middlepipe::scheduler::rate_limit {
 namespace {

@@ -3,8 +3,6 @@
 #include <cmath>
 #include <limits>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/str_cat.h"
 
 namespace middlepipe::scheduler::traffic_split {
@@ -15,44 +13,6 @@ constexpr uint32_t kNotRouted = 0;
 bool Failed(const RequestCall& call) { return call.status == 0 || call.status >= 500; }
 
 }  // namespace
-
-absl::StatusOr<SplitConfig> ParseSplitConfig(
-    const std::string& config_json,
-    const google::protobuf::RepeatedPtrField<v1::ServiceEndpoints>& referenced) {
-  nlohmann::json json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return absl::InvalidArgumentError("config is not a JSON object");
-  SplitConfig config;
-  try {
-    config.sticky_header = json.value("sticky_header", std::string());
-    for (const nlohmann::json& route : json.at("routes")) {
-      Route& parsed = config.routes.emplace_back();
-      parsed.service = route.at("service").get<std::string>();
-      parsed.weight = route.at("weight").get<double>();
-      for (const v1::ServiceEndpoints& where : referenced) {
-        if (where.service() != parsed.service) continue;
-        for (const v1::Endpoint& endpoint : where.endpoints()) {
-          // An app's instances are known by address before the platform says on which
-          // port the app listens (port 0): nothing to send to there yet.
-          if (endpoint.port() != 0) parsed.endpoints.push_back(endpoint);
-        }
-      }
-    }
-  } catch (const nlohmann::json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat("config: ", error.what()));
-  }
-  double total = 0;
-  for (const Route& route : config.routes) {
-    if (!(route.weight >= 0) || !std::isfinite(route.weight)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("config: route ", route.service, " has weight ", route.weight));
-    }
-    total += route.weight;
-  }
-  if (config.routes.empty() || total <= 0) {
-    return absl::InvalidArgumentError("config: the routes' weights must add up to more than 0");
-  }
-  return config;
-}
 
 absl::StatusOr<std::unique_ptr<RequestFilter>> SplitFilter::Create(const FilterSpecContext& context) {
   absl::StatusOr<SplitConfig> config =

@@ -23,29 +23,12 @@
 #include <string>
 #include <vector>
 
-#include "clients/cpp/fastpath/route_choice.h"
+#include "fastpath/route_choice.h"
+#include "scheduler/filters/traffic-split/config.h"
 #include "scheduler/pending_stats.h"
 #include "scheduler/request_filter.h"
 
 namespace middlepipe::scheduler::traffic_split {
-
-struct Route {
-  std::string service;
-  double weight = 0;
-  // Where the service can be reached (from the chain's spec).
-  std::vector<v1::Endpoint> endpoints;
-};
-
-struct SplitConfig {
-  std::vector<Route> routes;
-  std::string sticky_header;  // empty: no stickiness
-};
-
-// Reads a config that passed the kind's schema, with each route's endpoints taken from
-// `referenced` (the spec's referenced_services).
-absl::StatusOr<SplitConfig> ParseSplitConfig(
-    const std::string& config_json,
-    const google::protobuf::RepeatedPtrField<v1::ServiceEndpoints>& referenced);
 
 class SplitFilter final : public RequestFilter {
  public:

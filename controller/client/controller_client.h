@@ -1,19 +1,21 @@
-// The CLI's connection to the controller: one channel, the user's bearer token on every
-// call, a deadline on every call, and gRPC errors turned into messages a user can act on.
+// A connection to the controller's northbound API (the Controller gRPC service), below
+// everything that drives the controller: the CLI, the local platform, tests and benchmarks.
+// One channel, the user's bearer token and a deadline on every call, and gRPC errors turned
+// into messages a user can act on.
 #pragma once
+
+#include <grpcpp/grpcpp.h>
 
 #include <chrono>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/address.h"
 #include "proto/controller.grpc.pb.h"
 
-namespace middlepipe::cli {
+namespace middlepipe::controller {
 
 struct ConnectionOptions {
   std::string controller;  // HOST:PORT or unix:///PATH
@@ -29,8 +31,9 @@ class ControllerClient {
   // Calls one unary method of the Controller service, e.g.
   //   client.Call(&Stub::GetVersion, request)
   template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(grpc::Status (v1::Controller::Stub::*method)(
-                                    grpc::ClientContext*, const Request&, Response*),
+  absl::StatusOr<Response> Call(grpc::Status (v1::Controller::Stub::*method)(grpc::ClientContext*,
+                                                                             const Request&,
+                                                                             Response*),
                                 const Request& request) const {
     grpc::ClientContext context;
     Prepare(&context);
@@ -54,4 +57,4 @@ class ControllerClient {
   std::shared_ptr<v1::Controller::Stub> stub_;
 };
 
-}  // namespace middlepipe::cli
+}  // namespace middlepipe::controller

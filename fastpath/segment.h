@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "clients/cpp/fastpath/segment_layout.h"
+#include "fastpath/segment_layout.h"
 
 namespace middlepipe::fastpath {
 

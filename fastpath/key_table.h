@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "clients/cpp/fastpath/stable_hash.h"
+#include "fastpath/stable_hash.h"
 
 namespace middlepipe::fastpath {
 

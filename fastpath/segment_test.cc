@@ -1,4 +1,4 @@
-#include "clients/cpp/fastpath/segment.h"
+#include "fastpath/segment.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,8 +14,8 @@
 
 #include <gtest/gtest.h>
 
-#include "clients/cpp/fastpath/gcra.h"
-#include "clients/cpp/fastpath/program.h"
+#include "fastpath/gcra.h"
+#include "fastpath/program.h"
 
 namespace middlepipe::fastpath {
 namespace {

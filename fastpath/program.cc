@@ -1,9 +1,9 @@
-#include "clients/cpp/fastpath/program.h"
+#include "fastpath/program.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "clients/cpp/fastpath/gcra.h"
+#include "fastpath/gcra.h"
 
 namespace middlepipe::fastpath {
 namespace {

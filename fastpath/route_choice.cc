@@ -1,8 +1,8 @@
-#include "clients/cpp/fastpath/route_choice.h"
+#include "fastpath/route_choice.h"
 
 #include <cmath>
 
-#include "clients/cpp/fastpath/stable_hash.h"
+#include "fastpath/stable_hash.h"
 
 namespace middlepipe::fastpath {
 

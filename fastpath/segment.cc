@@ -1,4 +1,4 @@
-#include "clients/cpp/fastpath/segment.h"
+#include "fastpath/segment.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-#include "clients/cpp/fastpath/route_choice.h"
+#include "fastpath/route_choice.h"
 
 namespace middlepipe::fastpath {
 

@@ -1,6 +1,6 @@
-#include "cli/controller_client.h"
+#include "controller/client/controller_client.h"
 
-namespace middlepipe::cli {
+namespace middlepipe::controller {
 
 absl::StatusOr<ControllerClient> ControllerClient::Create(const ConnectionOptions& options) {
   absl::StatusOr<Address> address = ParseAddress(options.controller);
@@ -42,4 +42,4 @@ absl::Status ControllerClient::ToStatus(const grpc::Status& status) const {
   }
 }
 
-}  // namespace middlepipe::cli
+}  // namespace middlepipe::controller
