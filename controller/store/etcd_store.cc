@@ -1,7 +1,5 @@
 #include "controller/store/etcd_store.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -15,16 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
+#include "controller/store/etcd_client.h"
+#include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
 
 namespace middlepipe::controller {
 namespace {
 
 namespace pb = ::etcdserverpb;
-
-// The metadata etcd's own client sends with WithRequireLeader: a member that has lost its
-// leader answers UNAVAILABLE "no leader" at once instead of holding the call.
-constexpr char kRequireLeaderKey[] = "hasleader";
 
 // Key components are escaped so that a '/' in a name can never make one object's key
 // look like another's (or like a prefix of another collection).
@@ -114,12 +109,6 @@ class Keys {
   const std::string p_;
 };
 
-bool IsUnavailable(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-         status.error_code() == grpc::StatusCode::CANCELLED;
-}
-
 absl::Status ForeignKeyError(absl::string_view what) {
   return absl::InternalError(absl::StrCat("store: write: FOREIGN KEY constraint failed: ", what));
 }
@@ -134,79 +123,10 @@ absl::StatusOr<Message> Parse(const std::string& key, const std::string& value) 
   return message;
 }
 
-}  // namespace
-
-// Channels to every member; calls go to the member in use and move on to the next one
-// when it does not answer. Not thread-safe: EtcdStore calls it under its mutex.
-class EtcdStore::Client {
- public:
-  Client(std::vector<std::string> targets, std::string endpoints,
-         std::chrono::milliseconds call_timeout)
-      : endpoints_(std::move(endpoints)), call_timeout_(call_timeout) {
-    grpc::ChannelArguments arguments;
-    // A restarted member is found again within a second, not after gRPC's default
-    // backoff of up to two minutes.
-    arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-    arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    for (const std::string& target : targets) {
-      stubs_.push_back(pb::KV::NewStub(
-          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments)));
-    }
-  }
-
-  const std::string& endpoints() const { return endpoints_; }
-
-  // One Range; `require_leader` for reads that must be linearizable.
-  absl::Status Range(const pb::RangeRequest& request, pb::RangeResponse* response,
-                     bool require_leader) {
-    return Call(
-        [&](pb::KV::Stub& stub, grpc::ClientContext* context) {
-          return stub.Range(context, request, response);
-        },
-        require_leader);
-  }
-
-  absl::Status Txn(const pb::TxnRequest& request, pb::TxnResponse* response) {
-    return Call(
-        [&](pb::KV::Stub& stub, grpc::ClientContext* context) {
-          return stub.Txn(context, request, response);
-        },
-        /*require_leader=*/true);
-  }
-
- private:
-  template <typename Rpc>
-  absl::Status Call(const Rpc& rpc, bool require_leader) {
-    grpc::Status last;
-    for (size_t tried = 0; tried < stubs_.size(); ++tried) {
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + call_timeout_);
-      if (require_leader) context.AddMetadata(kRequireLeaderKey, "true");
-      last = rpc(*stubs_[current_], &context);
-      if (last.ok()) return absl::OkStatus();
-      if (!IsUnavailable(last)) {
-        return absl::InternalError(
-            absl::StrCat("store: etcd at ", endpoints_, ": ", last.error_message()));
-      }
-      current_ = (current_ + 1) % stubs_.size();
-    }
-    return absl::UnavailableError(absl::StrCat("store unavailable: etcd at ", endpoints_,
-                                               " did not answer: ", last.error_message()));
-  }
-
-  const std::string endpoints_;
-  const std::chrono::milliseconds call_timeout_;
-  std::vector<std::unique_ptr<pb::KV::Stub>> stubs_;
-  size_t current_ = 0;  // the member in use
-};
-
-namespace {
-
 // One run of a body: a snapshot, the reads it made and the writes it buffered.
 class EtcdTransaction final : public StoreTransaction {
  public:
-  EtcdTransaction(EtcdStore::Client* client, const Keys* keys) : client_(client), keys_(keys) {}
+  EtcdTransaction(EtcdClient* client, const Keys* keys) : client_(client), keys_(keys) {}
 
   // --- StoreTransaction -------------------------------------------------------------
 
@@ -570,7 +490,7 @@ class EtcdTransaction final : public StoreTransaction {
     for (const std::string& collection : collections) stamps_.insert(keys_->Stamp(collection));
   }
 
-  EtcdStore::Client* const client_;
+  EtcdClient* const client_;
   const Keys* const keys_;
   int64_t revision_ = 0;                                    // 0 until the first read
   std::map<std::string, std::optional<std::string>> snapshot_;  // point reads, at revision_
@@ -603,45 +523,31 @@ absl::StatusOr<std::vector<std::string>> EtcdStore::ParseEndpoints(const std::st
 }
 
 absl::StatusOr<std::unique_ptr<EtcdStore>> EtcdStore::Open(EtcdStoreOptions options) {
-  if (options.endpoints.empty()) {
-    return absl::InvalidArgumentError("etcd store: no endpoints (--etcd-endpoints URL[,URL...])");
-  }
   if (options.key_prefix.empty() || options.key_prefix.back() != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("etcd store: key prefix \"", options.key_prefix, "\" must end in '/'"));
   }
   if (options.max_attempts < 1) options.max_attempts = 1;
-  std::vector<std::string> targets;
-  for (const std::string& endpoint : options.endpoints) {
-    absl::string_view target = endpoint;
-    if (absl::StartsWith(target, "https://")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "etcd endpoint ", endpoint, ": TLS to etcd is not supported yet; use http://"));
-    }
-    absl::ConsumePrefix(&target, "http://");
-    while (absl::ConsumeSuffix(&target, "/")) {
-    }
-    if (target.empty() || target.find(':') == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("etcd endpoint ", endpoint, ": want http://HOST:PORT"));
-    }
-    targets.emplace_back(target);
-  }
-  auto client = std::make_unique<Client>(std::move(targets),
-                                         absl::StrJoin(options.endpoints, ","),
-                                         options.call_timeout);
+  absl::StatusOr<std::unique_ptr<EtcdClient>> client =
+      EtcdClient::Connect(options.endpoints, options.call_timeout);
+  if (!client.ok()) return client.status();
   std::string writer_key = Keys(options.key_prefix).Writer(RandomWriterId());
   return std::unique_ptr<EtcdStore>(
-      new EtcdStore(std::move(client), std::move(options), std::move(writer_key)));
+      new EtcdStore(*std::move(client), std::move(options), std::move(writer_key)));
 }
 
-EtcdStore::EtcdStore(std::unique_ptr<Client> client, EtcdStoreOptions options,
+EtcdStore::EtcdStore(std::unique_ptr<EtcdClient> client, EtcdStoreOptions options,
                      std::string writer_key)
     : client_(std::move(client)), options_(std::move(options)), writer_key_(std::move(writer_key)) {}
 
 EtcdStore::~EtcdStore() = default;
 
 const std::string& EtcdStore::endpoints() const { return client_->endpoints(); }
+
+void EtcdStore::SetFence(std::optional<EtcdFence> fence) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fence_ = std::move(fence);
+}
 
 absl::Status EtcdStore::Transact(const Body& body) { return Run(body, /*commit=*/true); }
 
@@ -659,7 +565,10 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
     absl::Status checked = transaction.CheckDeferredReferences();
     if (!checked.ok()) return checked;
 
-    const uint64_t sequence = commits_ + 1;
+    // Numbered per attempt, not per success: an attempt reported as failed may still be
+    // applied later (a proposal the old leader had logged, committed once quorum is back),
+    // and must never be taken for a later one.
+    const uint64_t sequence = ++commits_;
     pb::TxnRequest txn;
     transaction.BuildCommit(&txn);
     pb::Compare* mine = txn.add_compare();
@@ -671,24 +580,43 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
     put->set_key(writer_key_);
     put->set_value(absl::StrCat(sequence));
     txn.add_failure()->mutable_request_range()->set_key(writer_key_);
+    if (fence_.has_value()) {
+      // Only while this controller's leadership key is the one it created.
+      pb::Compare* leading = txn.add_compare();
+      leading->set_result(pb::Compare::EQUAL);
+      leading->set_target(pb::Compare::CREATE);
+      leading->set_key(fence_->key);
+      leading->set_create_revision(fence_->create_revision);
+      txn.add_failure()->mutable_request_range()->set_key(fence_->key);
+    }
 
     pb::TxnResponse response;
     absl::Status sent = client_->Txn(txn, &response);
+    if (absl::IsUnavailable(sent)) {
+      return absl::UnavailableError(absl::StrCat(
+          sent.message(), " (the change was not acknowledged; a member may still apply it "
+                          "once quorum is back)"));
+    }
     if (!sent.ok()) return sent;
     if (response.succeeded()) {
-      commits_ = sequence;
       writer_mod_revision_ = response.header().revision();
       return absl::OkStatus();
     }
     // Either another writer changed what the body read, or an earlier copy of this very
     // commit (sent to a member that then failed) was applied: the writer key tells.
-    if (response.responses_size() == 1 &&
+    if (response.responses_size() >= 1 &&
         response.responses(0).response_range().kvs_size() == 1) {
       const auto& kv = response.responses(0).response_range().kvs(0);
-      if (kv.value() == absl::StrCat(sequence)) {
-        commits_ = sequence;
-        writer_mod_revision_ = kv.mod_revision();
-        return absl::OkStatus();
+      writer_mod_revision_ = kv.mod_revision();  // whichever attempt of ours wrote it last
+      if (kv.value() == absl::StrCat(sequence)) return absl::OkStatus();
+    }
+    if (fence_.has_value() && response.responses_size() >= 2) {
+      const auto& leader = response.responses(1).response_range();
+      if (leader.kvs_size() == 0 || leader.kvs(0).create_revision() != fence_->create_revision) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "store: not the leader: leadership key ", fence_->key, " of revision ",
+            fence_->create_revision, " is gone", leader.kvs_size() == 0 ? "" : " (another leads)",
+            "; this controller's writes are refused"));
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(

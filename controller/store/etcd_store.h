@@ -14,8 +14,15 @@
 // own writer key: if the first copy was applied, the second fails on that compare and its
 // failure branch returns the writer key, whose value says the commit is already in.
 //
+// Fencing: with SetFence, every commit also compares the create revision of the
+// leadership key this controller holds (etcd_election.h); once that key is gone (its lease
+// expired: the controller paused or was cut off) or is another's, etcd itself refuses the
+// commit and Transact returns FAILED_PRECONDITION "store: not the leader: …".
+//
 // Errors: no endpoint answering (dead members, no quorum, every deadline passed) is
-// UNAVAILABLE "store unavailable: etcd at <endpoints>: …"; each call has a short deadline
+// UNAVAILABLE "store unavailable: etcd at <endpoints>: …". Such a commit was not
+// acknowledged, but as with any consensus store its outcome is not known: a member that
+// had logged it may commit it once quorum is back (whole, never half); each call has a short deadline
 // and asks etcd to refuse at once when its member has no leader, so writes fail fast
 // instead of hanging. Integrity rules are SQLite's, with its "FOREIGN KEY" wording.
 #pragma once
@@ -24,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +49,14 @@ struct EtcdStoreOptions {
   std::chrono::milliseconds call_timeout = std::chrono::milliseconds(1000);
   // How many times a body runs before a conflict is returned as ABORTED.
   int max_attempts = 16;
+};
+
+class EtcdClient;
+
+// A leadership key and the revision that created it: who may write, as etcd sees it.
+struct EtcdFence {
+  std::string key;
+  int64_t create_revision = 0;
 };
 
 class EtcdStore final : public Store {
@@ -61,22 +77,24 @@ class EtcdStore final : public Store {
   // The endpoints, comma-separated, as errors and logs name them.
   const std::string& endpoints() const;
 
-  // The etcd connection (channels, stubs, the member in use); defined in the .cc.
-  class Client;
+  // Guards every later commit by `fence` (nullopt: unguarded, as a single controller).
+  void SetFence(std::optional<EtcdFence> fence);
 
  private:
-  EtcdStore(std::unique_ptr<Client> client, EtcdStoreOptions options, std::string writer_key);
+  EtcdStore(std::unique_ptr<EtcdClient> client, EtcdStoreOptions options,
+            std::string writer_key);
 
   absl::Status Run(const Body& body, bool commit);
 
-  std::unique_ptr<Client> client_;
+  std::unique_ptr<EtcdClient> client_;
   const EtcdStoreOptions options_;
   // This store's own key (see the header comment); its value is the number of the last
-  // commit, its mod revision what the next commit compares.
+  // commit attempt applied, its mod revision what the next commit compares.
   const std::string writer_key_;
-  std::mutex mu_;  // one transaction at a time; guards the two fields below
+  std::mutex mu_;  // one transaction at a time; guards the fields below
   uint64_t commits_ = 0;
   int64_t writer_mod_revision_ = 0;
+  std::optional<EtcdFence> fence_;
 };
 
 }  // namespace middlepipe::controller
