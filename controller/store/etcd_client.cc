@@ -1,5 +1,6 @@
 #include "controller/store/etcd_client.h"
 
+#include <thread>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -26,7 +27,8 @@ bool IsUnavailable(const grpc::Status& status) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
-    const std::vector<std::string>& endpoints, std::chrono::milliseconds call_timeout) {
+    const std::vector<std::string>& endpoints, std::chrono::milliseconds call_timeout,
+    std::chrono::milliseconds unavailable_budget) {
   if (endpoints.empty()) {
     return absl::InvalidArgumentError("etcd: no endpoints (--etcd-endpoints URL[,URL...])");
   }
@@ -55,13 +57,22 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
     members.push_back(Member{pb::KV::NewStub(channel), pb::Lease::NewStub(channel)});
   }
   return std::unique_ptr<EtcdClient>(
-      new EtcdClient(std::move(members), absl::StrJoin(endpoints, ","), call_timeout));
+      new EtcdClient(std::move(members), absl::StrJoin(endpoints, ","), call_timeout,
+                     unavailable_budget));
 }
 
 template <typename Rpc>
 absl::Status EtcdClient::Call(const Rpc& rpc, bool require_leader) {
+  // Members are tried in turn until one answers or the budget is spent: long enough to
+  // ride out the election that follows a leader's death, short enough that a cluster
+  // without quorum refuses writes within seconds instead of holding them.
+  const auto give_up = std::chrono::steady_clock::now() + unavailable_budget_;
   grpc::Status last;
-  for (size_t tried = 0; tried < members_.size(); ++tried) {
+  for (size_t tried = 0;; ++tried) {
+    if (tried > 0 && tried % members_.size() == 0) {
+      if (std::chrono::steady_clock::now() >= give_up) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // each member once a round
+    }
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + call_timeout_);
     if (require_leader) context.AddMetadata(kRequireLeaderKey, "true");

@@ -3,7 +3,8 @@
 // not answer. Shared by the store (etcd_store.h) and the leader election
 // (etcd_election.h), each with a client of its own so neither waits on the other.
 //
-// Every call has a short deadline and, where it must reach a quorum, asks etcd to refuse
+// Every call has a short deadline per member (`call_timeout`), members are tried in turn
+// for at most `unavailable_budget`, and, where it must reach a quorum, asks etcd to refuse
 // at once when its member has no leader ("hasleader" metadata, as etcd's own client's
 // WithRequireLeader), so callers fail fast instead of hanging. No member answering is
 // UNAVAILABLE "store unavailable: etcd at <endpoints> did not answer: …"; any other etcd
@@ -30,7 +31,8 @@ class EtcdClient {
   // `endpoints` are client URLs ("http://HOST:PORT" or "HOST:PORT"); https is refused
   // (no TLS to etcd yet). Does not contact the cluster.
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Connect(
-      const std::vector<std::string>& endpoints, std::chrono::milliseconds call_timeout);
+      const std::vector<std::string>& endpoints, std::chrono::milliseconds call_timeout,
+      std::chrono::milliseconds unavailable_budget = std::chrono::milliseconds(3000));
 
   // The endpoints, comma-separated, as errors and logs name them.
   const std::string& endpoints() const { return endpoints_; }
@@ -53,10 +55,11 @@ class EtcdClient {
   };
 
   EtcdClient(std::vector<Member> members, std::string endpoints,
-             std::chrono::milliseconds call_timeout)
+             std::chrono::milliseconds call_timeout, std::chrono::milliseconds unavailable_budget)
       : members_(std::move(members)),
         endpoints_(std::move(endpoints)),
-        call_timeout_(call_timeout) {}
+        call_timeout_(call_timeout),
+        unavailable_budget_(unavailable_budget) {}
 
   // Runs `rpc` on the member in use, then on the next ones while they do not answer.
   template <typename Rpc>
@@ -65,6 +68,7 @@ class EtcdClient {
   std::vector<Member> members_;
   const std::string endpoints_;
   const std::chrono::milliseconds call_timeout_;
+  const std::chrono::milliseconds unavailable_budget_;
   size_t current_ = 0;  // the member in use
 };
 

@@ -43,7 +43,8 @@ absl::StatusOr<std::unique_ptr<EtcdElection>> EtcdElection::Start(EtcdElectionOp
   }
   if (options.ttl_seconds < 1) options.ttl_seconds = 1;
   absl::StatusOr<std::unique_ptr<EtcdClient>> client =
-      EtcdClient::Connect(options.endpoints, options.call_timeout);
+      EtcdClient::Connect(options.endpoints, options.call_timeout,
+                          /*unavailable_budget=*/options.call_timeout);
   if (!client.ok()) return client.status();
   return std::unique_ptr<EtcdElection>(
       new EtcdElection(*std::move(client), std::move(options), std::move(on_elected)));

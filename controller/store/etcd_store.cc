@@ -529,7 +529,7 @@ absl::StatusOr<std::unique_ptr<EtcdStore>> EtcdStore::Open(EtcdStoreOptions opti
   }
   if (options.max_attempts < 1) options.max_attempts = 1;
   absl::StatusOr<std::unique_ptr<EtcdClient>> client =
-      EtcdClient::Connect(options.endpoints, options.call_timeout);
+      EtcdClient::Connect(options.endpoints, options.call_timeout, options.unavailable_budget);
   if (!client.ok()) return client.status();
   std::string writer_key = Keys(options.key_prefix).Writer(RandomWriterId());
   return std::unique_ptr<EtcdStore>(

@@ -47,6 +47,9 @@ struct EtcdStoreOptions {
   std::string key_prefix = "/middlepipe/";
   // Deadline of each call to one member.
   std::chrono::milliseconds call_timeout = std::chrono::milliseconds(1000);
+  // How long a call keeps trying members before it is "store unavailable" (covers the
+  // election after a leader dies; bounds how long a write waits without quorum).
+  std::chrono::milliseconds unavailable_budget = std::chrono::milliseconds(3000);
   // How many times a body runs before a conflict is returned as ABORTED.
   int max_attempts = 16;
 };

@@ -119,8 +119,11 @@ TEST(EtcdStoreTest, KeepsWorkingWithOneMemberDownFailsFastWithoutQuorumAndResume
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(CreateMiddlepipe(*store, "before").ok());
 
-  // The first endpoint is the member the store uses first.
+  // The first endpoint is the member the store uses first. Once the other two agree on a
+  // leader (they elect one if the dead member led), everything works.
   ASSERT_TRUE((*cluster)->Kill(0).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return (*cluster)->Healthy(1) && (*cluster)->Healthy(2); },
+                               std::chrono::seconds(30), std::chrono::milliseconds(100)));
   absl::Status with_one_down = CreateMiddlepipe(*store, "one-down");
   EXPECT_TRUE(with_one_down.ok()) << with_one_down;
   EXPECT_TRUE(*HasMiddlepipe(*store, "before"));
