@@ -126,7 +126,9 @@ absl::StatusOr<Message> Parse(const std::string& key, const std::string& value) 
 // One run of a body: a snapshot, the reads it made and the writes it buffered.
 class EtcdTransaction final : public StoreTransaction {
  public:
-  EtcdTransaction(EtcdClient* client, const Keys* keys) : client_(client), keys_(keys) {}
+  // `high_water` is the newest revision the store has seen (no snapshot may be older).
+  EtcdTransaction(EtcdClient* client, const Keys* keys, int64_t high_water)
+      : client_(client), keys_(keys), high_water_(high_water) {}
 
   // --- StoreTransaction -------------------------------------------------------------
 
@@ -370,6 +372,8 @@ class EtcdTransaction final : public StoreTransaction {
   }
 
   bool HasWrites() const { return !writes_.empty(); }
+  // The snapshot's revision (0 if the body read nothing).
+  int64_t revision() const { return revision_; }
 
   // The one Txn: compares on everything read, then every write and every touched stamp.
   void BuildCommit(pb::TxnRequest* txn) const {
@@ -396,21 +400,30 @@ class EtcdTransaction final : public StoreTransaction {
   }
 
  private:
-  // The snapshot's revision, fixed by the first read: linearizable when the cluster has
-  // a leader; when it has none, the member's own latest state, so reads still work
-  // (a commit made on it then fails on its own).
+  // Every read is at the snapshot's revision, fixed by the first one. Reads are
+  // linearizable while the cluster has a leader. Without one, they fall back to what the
+  // member that answers has applied, so reads keep working (a commit made on such a
+  // snapshot fails on its own) but never older than what this store has already seen:
+  // a member further behind is "store unavailable", not a silent step back in time.
   absl::Status Read(pb::RangeRequest& request, pb::RangeResponse* response) {
-    if (revision_ != 0) {
-      request.set_revision(revision_);
-      request.set_serializable(true);  // a past revision is the same on every member
-      return client_->Range(request, response, /*require_leader=*/false);
-    }
+    if (revision_ != 0) request.set_revision(revision_);
     absl::Status read = client_->Range(request, response, /*require_leader=*/true);
     if (absl::IsUnavailable(read)) {
       request.set_serializable(true);
       read = client_->Range(request, response, /*require_leader=*/false);
+      if (!read.ok() && absl::StrContains(read.message(), "future revision")) {
+        return absl::UnavailableError(absl::StrCat(
+            "store unavailable: etcd at ", client_->endpoints(),
+            ": no quorum, and the member that answered is behind revision ", revision_));
+      }
+      if (read.ok() && revision_ == 0 && response->header().revision() < high_water_) {
+        return absl::UnavailableError(absl::StrCat(
+            "store unavailable: etcd at ", client_->endpoints(),
+            ": no quorum, and the member that answered is at revision ",
+            response->header().revision(), ", behind this controller's ", high_water_));
+      }
     }
-    if (read.ok()) revision_ = response->header().revision();
+    if (read.ok() && revision_ == 0) revision_ = response->header().revision();
     return read;
   }
 
@@ -492,6 +505,7 @@ class EtcdTransaction final : public StoreTransaction {
 
   EtcdClient* const client_;
   const Keys* const keys_;
+  const int64_t high_water_;
   int64_t revision_ = 0;                                    // 0 until the first read
   std::map<std::string, std::optional<std::string>> snapshot_;  // point reads, at revision_
   std::map<std::string, int64_t> reads_;                    // key -> mod revision (0: absent)
@@ -558,8 +572,9 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
   const Keys keys(options_.key_prefix);
   std::minstd_rand jitter(std::random_device{}());
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    EtcdTransaction transaction(client_.get(), &keys);
+    EtcdTransaction transaction(client_.get(), &keys, high_water_revision_);
     absl::Status result = body(transaction);
+    high_water_revision_ = std::max(high_water_revision_, transaction.revision());
     if (!result.ok() || !commit) return result;
     if (!transaction.HasWrites()) return absl::OkStatus();
     absl::Status checked = transaction.CheckDeferredReferences();
@@ -598,6 +613,7 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
                           "once quorum is back)"));
     }
     if (!sent.ok()) return sent;
+    high_water_revision_ = std::max(high_water_revision_, response.header().revision());
     if (response.succeeded()) {
       writer_mod_revision_ = response.header().revision();
       return absl::OkStatus();

@@ -98,6 +98,8 @@ class EtcdStore final : public Store {
   uint64_t commits_ = 0;
   int64_t writer_mod_revision_ = 0;
   std::optional<EtcdFence> fence_;
+  // The newest revision this store has read or written: snapshots never go back past it.
+  int64_t high_water_revision_ = 0;
 };
 
 }  // namespace middlepipe::controller
