@@ -374,6 +374,8 @@ class EtcdTransaction final : public StoreTransaction {
   bool HasWrites() const { return !writes_.empty(); }
   // The snapshot's revision (0 if the body read nothing).
   int64_t revision() const { return revision_; }
+  // Why reads fell back to a member's own state (no quorum); empty if they did not.
+  const std::string& no_quorum() const { return no_quorum_; }
 
   // The one Txn: compares on everything read, then every write and every touched stamp.
   void BuildCommit(pb::TxnRequest* txn) const {
@@ -407,8 +409,11 @@ class EtcdTransaction final : public StoreTransaction {
   // a member further behind is "store unavailable", not a silent step back in time.
   absl::Status Read(pb::RangeRequest& request, pb::RangeResponse* response) {
     if (revision_ != 0) request.set_revision(revision_);
-    absl::Status read = client_->Range(request, response, /*require_leader=*/true);
+    absl::Status read = absl::UnavailableError(no_quorum_);
+    // Once one read found no quorum, the others need not wait for it again.
+    if (no_quorum_.empty()) read = client_->Range(request, response, /*require_leader=*/true);
     if (absl::IsUnavailable(read)) {
+      no_quorum_ = std::string(read.message());
       request.set_serializable(true);
       read = client_->Range(request, response, /*require_leader=*/false);
       if (!read.ok() && absl::StrContains(read.message(), "future revision")) {
@@ -506,6 +511,7 @@ class EtcdTransaction final : public StoreTransaction {
   EtcdClient* const client_;
   const Keys* const keys_;
   const int64_t high_water_;
+  std::string no_quorum_;
   int64_t revision_ = 0;                                    // 0 until the first read
   std::map<std::string, std::optional<std::string>> snapshot_;  // point reads, at revision_
   std::map<std::string, int64_t> reads_;                    // key -> mod revision (0: absent)
@@ -577,6 +583,11 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
     high_water_revision_ = std::max(high_water_revision_, transaction.revision());
     if (!result.ok() || !commit) return result;
     if (!transaction.HasWrites()) return absl::OkStatus();
+    // Its reads found no quorum: a commit would wait out the same budget to fail.
+    if (!transaction.no_quorum().empty()) {
+      return absl::UnavailableError(absl::StrCat(transaction.no_quorum(),
+                                                 " (nothing was changed)"));
+    }
     absl::Status checked = transaction.CheckDeferredReferences();
     if (!checked.ok()) return checked;
 
