@@ -564,6 +564,11 @@ EtcdStore::~EtcdStore() = default;
 
 const std::string& EtcdStore::endpoints() const { return client_->endpoints(); }
 
+uint64_t EtcdStore::conflicts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return conflicts_;
+}
+
 void EtcdStore::SetFence(std::optional<EtcdFence> fence) {
   std::lock_guard<std::mutex> lock(mu_);
   fence_ = std::move(fence);
@@ -646,6 +651,7 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
             "; this controller's writes are refused"));
       }
     }
+    ++conflicts_;
     std::this_thread::sleep_for(std::chrono::milliseconds(
         std::uniform_int_distribution<int>(1, 5 * attempt)(jitter)));
   }

@@ -80,6 +80,10 @@ class EtcdStore final : public Store {
   // The endpoints, comma-separated, as errors and logs name them.
   const std::string& endpoints() const;
 
+  // How many times a body ran again because another writer changed what it read (for
+  // metrics and tests).
+  uint64_t conflicts() const;
+
   // Guards every later commit by `fence` (nullopt: unguarded, as a single controller).
   void SetFence(std::optional<EtcdFence> fence);
 
@@ -94,7 +98,8 @@ class EtcdStore final : public Store {
   // This store's own key (see the header comment); its value is the number of the last
   // commit attempt applied, its mod revision what the next commit compares.
   const std::string writer_key_;
-  std::mutex mu_;  // one transaction at a time; guards the fields below
+  mutable std::mutex mu_;  // one transaction at a time; guards the fields below
+  uint64_t conflicts_ = 0;
   uint64_t commits_ = 0;
   int64_t writer_mod_revision_ = 0;
   std::optional<EtcdFence> fence_;
