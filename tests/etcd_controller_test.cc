@@ -31,9 +31,9 @@ class EtcdControllerTest : public ::testing::Test {
 
   std::unique_ptr<ControllerProcess> StartController(const ScratchDir& scratch) {
     auto controller = std::make_unique<ControllerProcess>(
-        scratch, std::vector<std::string>{"--store", "etcd", "--etcd-endpoints",
-                                          cluster_->Endpoints(), "--tokens", tokens_,
-                                          "--aggregator-binary", "none"});
+        scratch,
+        std::vector<std::string>{"--store", "etcd", "--etcd-endpoints", cluster_->Endpoints(),
+                                 "--tokens", tokens_, "--aggregator-binary", "none"});
     absl::Status started = controller->Start();
     EXPECT_TRUE(started.ok()) << started << "\n" << controller->process().Stderr();
     return controller;
@@ -54,9 +54,9 @@ class EtcdControllerTest : public ::testing::Test {
 TEST_F(EtcdControllerTest, WhatOneControllerStoredAnotherServes) {
   ScratchDir first_dir;
   std::unique_ptr<ControllerProcess> first = StartController(first_dir);
-  EXPECT_EQ(first->process().WaitForStderrLine("store etcd at ", std::chrono::seconds(5))
-                .has_value(),
-            true);
+  EXPECT_EQ(
+      first->process().WaitForStderrLine("store etcd at ", std::chrono::seconds(5)).has_value(),
+      true);
   Completed created = Mp(*first, {"create-middlepipe", "circuit-breaker", "orders-breaker"});
   EXPECT_EQ(created.exit_code, 0) << created.err;
   Completed registered = Mp(*first, {"register-service", "orders", "198.18.0.7:8080"});

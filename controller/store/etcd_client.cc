@@ -56,9 +56,8 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
         std::string(target), grpc::InsecureChannelCredentials(), arguments);
     members.push_back(Member{pb::KV::NewStub(channel), pb::Lease::NewStub(channel)});
   }
-  return std::unique_ptr<EtcdClient>(
-      new EtcdClient(std::move(members), absl::StrJoin(endpoints, ","), call_timeout,
-                     unavailable_budget));
+  return std::unique_ptr<EtcdClient>(new EtcdClient(
+      std::move(members), absl::StrJoin(endpoints, ","), call_timeout, unavailable_budget));
 }
 
 template <typename Rpc>
@@ -82,7 +81,7 @@ absl::Status EtcdClient::Call(const Rpc& rpc, bool require_leader) {
       const std::string message =
           absl::StrCat("store: etcd at ", endpoints_, ": ", last.error_message());
       return last.error_code() == grpc::StatusCode::NOT_FOUND ? absl::NotFoundError(message)
-                                                               : absl::InternalError(message);
+                                                              : absl::InternalError(message);
     }
     current_ = (current_ + 1) % members_.size();
   }

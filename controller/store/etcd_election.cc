@@ -34,7 +34,7 @@ void ReadDescription(const std::string& value, LeaderView* view) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EtcdElection>> EtcdElection::Start(EtcdElectionOptions options,
-                                                                   OnElected on_elected) {
+                                                                  OnElected on_elected) {
   if (options.node_name.empty() || options.node_name.find(' ') != std::string::npos) {
     return absl::InvalidArgumentError("leader election: --node-name must be one word");
   }
@@ -93,8 +93,8 @@ void EtcdElection::Round() {
     view_.error = std::string(status.message());
     // Past a TTL without renewal the lease is gone as far as anyone else knows: this
     // candidate stops claiming to lead (its fence already makes etcd refuse its writes).
-    if (view_.leading &&
-        std::chrono::steady_clock::now() - last_renewed_ > std::chrono::seconds(options_.ttl_seconds)) {
+    if (view_.leading && std::chrono::steady_clock::now() - last_renewed_ >
+                             std::chrono::seconds(options_.ttl_seconds)) {
       view_.leading = false;
     }
   };

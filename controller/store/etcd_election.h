@@ -39,8 +39,8 @@ struct EtcdElectionOptions {
 
 // Who leads, as this candidate last saw it.
 struct LeaderView {
-  bool leading = false;  // this candidate
-  std::string leader_node;     // empty: nobody (or not known yet)
+  bool leading = false;     // this candidate
+  std::string leader_node;  // empty: nobody (or not known yet)
   std::string leader_address;
   int64_t leader_since_unix_ms = 0;
   std::string error;  // the last failure to reach etcd, empty when fine

@@ -117,8 +117,8 @@ template <typename Message>
 absl::StatusOr<Message> Parse(const std::string& key, const std::string& value) {
   Message message;
   if (!message.ParseFromString(value)) {
-    return absl::DataLossError(absl::StrCat("store: etcd key ", key, " does not hold a ",
-                                            Message::descriptor()->name()));
+    return absl::DataLossError(
+        absl::StrCat("store: etcd key ", key, " does not hold a ", Message::descriptor()->name()));
   }
   return message;
 }
@@ -141,8 +141,9 @@ class EtcdTransaction final : public StoreTransaction {
     absl::StatusOr<std::vector<v1::Middlepipe>> middlepipes =
         ListMessages<v1::Middlepipe>(keys_->Middlepipes(user));
     if (middlepipes.ok()) {
-      std::sort(middlepipes->begin(), middlepipes->end(),
-                [](const v1::Middlepipe& a, const v1::Middlepipe& b) { return a.name() < b.name(); });
+      std::sort(
+          middlepipes->begin(), middlepipes->end(),
+          [](const v1::Middlepipe& a, const v1::Middlepipe& b) { return a.name() < b.name(); });
     }
     return middlepipes;
   }
@@ -320,8 +321,8 @@ class EtcdTransaction final : public StoreTransaction {
         if (!middlepipe.ok()) return middlepipe.status();
         if (!middlepipe->has_value()) {
           return ForeignKeyError(absl::StrCat("broker instance ", instance->instance_id(),
-                                              " names middlepipe ", instance->middlepipe(),
-                                              " of ", instance->user(), ", which does not exist"));
+                                              " names middlepipe ", instance->middlepipe(), " of ",
+                                              instance->user(), ", which does not exist"));
         }
       } else if (absl::StartsWith(key, keys_->BrokerBindings())) {
         absl::StatusOr<v1::BrokerBinding> binding = Parse<v1::BrokerBinding>(key, *value);
@@ -346,9 +347,9 @@ class EtcdTransaction final : public StoreTransaction {
             ReadKey(keys_->Middlepipe(instance.user(), instance.middlepipe()));
         if (!still.ok()) return still.status();
         if (!still->has_value()) {
-          return ForeignKeyError(absl::StrCat("middlepipe ", instance.middlepipe(), " of ",
-                                              instance.user(), " is still named by broker instance ",
-                                              instance.instance_id()));
+          return ForeignKeyError(
+              absl::StrCat("middlepipe ", instance.middlepipe(), " of ", instance.user(),
+                           " is still named by broker instance ", instance.instance_id()));
         }
       }
     }
@@ -512,9 +513,9 @@ class EtcdTransaction final : public StoreTransaction {
   const Keys* const keys_;
   const int64_t high_water_;
   std::string no_quorum_;
-  int64_t revision_ = 0;                                    // 0 until the first read
+  int64_t revision_ = 0;                                        // 0 until the first read
   std::map<std::string, std::optional<std::string>> snapshot_;  // point reads, at revision_
-  std::map<std::string, int64_t> reads_;                    // key -> mod revision (0: absent)
+  std::map<std::string, int64_t> reads_;                        // key -> mod revision (0: absent)
   std::map<std::string, std::optional<std::string>> writes_;    // nullopt: delete
   std::set<std::string> stamps_;
   std::set<std::pair<std::string, std::string>> deleted_middlepipes_;  // (user, name)
@@ -534,8 +535,8 @@ absl::StatusOr<std::vector<std::string>> EtcdStore::ParseEndpoints(const std::st
   std::vector<std::string> endpoints;
   for (absl::string_view endpoint : absl::StrSplit(list, ',')) {
     if (endpoint.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("etcd endpoints \"", list,
-                                                     "\": an empty entry (want URL[,URL...])"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("etcd endpoints \"", list, "\": an empty entry (want URL[,URL...])"));
     }
     endpoints.emplace_back(endpoint);
   }
@@ -558,7 +559,9 @@ absl::StatusOr<std::unique_ptr<EtcdStore>> EtcdStore::Open(EtcdStoreOptions opti
 
 EtcdStore::EtcdStore(std::unique_ptr<EtcdClient> client, EtcdStoreOptions options,
                      std::string writer_key)
-    : client_(std::move(client)), options_(std::move(options)), writer_key_(std::move(writer_key)) {}
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      writer_key_(std::move(writer_key)) {}
 
 EtcdStore::~EtcdStore() = default;
 
@@ -590,8 +593,8 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
     if (!transaction.HasWrites()) return absl::OkStatus();
     // Its reads found no quorum: a commit would wait out the same budget to fail.
     if (!transaction.no_quorum().empty()) {
-      return absl::UnavailableError(absl::StrCat(transaction.no_quorum(),
-                                                 " (nothing was changed)"));
+      return absl::UnavailableError(
+          absl::StrCat(transaction.no_quorum(), " (nothing was changed)"));
     }
     absl::Status checked = transaction.CheckDeferredReferences();
     if (!checked.ok()) return checked;
@@ -624,9 +627,10 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
     pb::TxnResponse response;
     absl::Status sent = client_->Txn(txn, &response);
     if (absl::IsUnavailable(sent)) {
-      return absl::UnavailableError(absl::StrCat(
-          sent.message(), " (the change was not acknowledged; a member may still apply it "
-                          "once quorum is back)"));
+      return absl::UnavailableError(
+          absl::StrCat(sent.message(),
+                       " (the change was not acknowledged; a member may still apply it "
+                       "once quorum is back)"));
     }
     if (!sent.ok()) return sent;
     high_water_revision_ = std::max(high_water_revision_, response.header().revision());
@@ -636,8 +640,7 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
     }
     // Either another writer changed what the body read, or an earlier copy of this very
     // commit (sent to a member that then failed) was applied: the writer key tells.
-    if (response.responses_size() >= 1 &&
-        response.responses(0).response_range().kvs_size() == 1) {
+    if (response.responses_size() >= 1 && response.responses(0).response_range().kvs_size() == 1) {
       const auto& kv = response.responses(0).response_range().kvs(0);
       writer_mod_revision_ = kv.mod_revision();  // whichever attempt of ours wrote it last
       if (kv.value() == absl::StrCat(sequence)) return absl::OkStatus();
@@ -652,8 +655,8 @@ absl::Status EtcdStore::Run(const Body& body, bool commit) {
       }
     }
     ++conflicts_;
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        std::uniform_int_distribution<int>(1, 5 * attempt)(jitter)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(1, 5 * attempt)(jitter)));
   }
   return absl::AbortedError(absl::StrCat("store: transaction conflicted with other writers ",
                                          options_.max_attempts, " times; giving up"));

@@ -22,8 +22,8 @@
 // Errors: no endpoint answering (dead members, no quorum, every deadline passed) is
 // UNAVAILABLE "store unavailable: etcd at <endpoints>: …". Such a commit was not
 // acknowledged, but as with any consensus store its outcome is not known: a member that
-// had logged it may commit it once quorum is back (whole, never half); each call has a short deadline
-// and asks etcd to refuse at once when its member has no leader, so writes fail fast
+// had logged it may commit it once quorum is back (whole, never half); each call has a short
+// deadline and asks etcd to refuse at once when its member has no leader, so writes fail fast
 // instead of hanging. Integrity rules are SQLite's, with its "FOREIGN KEY" wording.
 #pragma once
 
@@ -88,8 +88,7 @@ class EtcdStore final : public Store {
   void SetFence(std::optional<EtcdFence> fence);
 
  private:
-  EtcdStore(std::unique_ptr<EtcdClient> client, EtcdStoreOptions options,
-            std::string writer_key);
+  EtcdStore(std::unique_ptr<EtcdClient> client, EtcdStoreOptions options, std::string writer_key);
 
   absl::Status Run(const Body& body, bool commit);
 

@@ -166,8 +166,7 @@ TEST(EtcdStoreTest, NoMemberListeningIsStoreUnavailableNamingTheEndpoints) {
   ASSERT_NE(store, nullptr);
   absl::Status status = CreateMiddlepipe(*store, "x");
   EXPECT_TRUE(absl::IsUnavailable(status)) << status;
-  EXPECT_TRUE(absl::StartsWith(status.message(), "store unavailable: etcd at " + nobody))
-      << status;
+  EXPECT_TRUE(absl::StartsWith(status.message(), "store unavailable: etcd at " + nobody)) << status;
 }
 
 TEST(EtcdStoreTest, RefusesBadEndpoints) {

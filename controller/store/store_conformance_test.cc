@@ -92,21 +92,21 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(StoreConformanceTest, RoundTripsEveryObjectAcrossReopen) {
-  ASSERT_TRUE(store_
-                  ->Transact([](StoreTransaction& tx) {
-                    EXPECT_TRUE(tx.PutMiddlepipe("alice", Breaker("orders-breaker")).ok());
-                    v1::Service service;
-                    service.set_name("orders");
-                    auto* endpoint = service.add_endpoints();
-                    endpoint->set_host("198.18.0.9");
-                    endpoint->set_port(8080);
-                    EXPECT_TRUE(tx.PutService("alice", service).ok());
-                    EXPECT_TRUE(
-                        tx.PutBinding("alice", MakeBinding("orders-breaker", "web", "orders", 3))
-                            .ok());
-                    return tx.SetEpoch("alice", "web", 7);
-                  })
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->Transact([](StoreTransaction& tx) {
+            EXPECT_TRUE(tx.PutMiddlepipe("alice", Breaker("orders-breaker")).ok());
+            v1::Service service;
+            service.set_name("orders");
+            auto* endpoint = service.add_endpoints();
+            endpoint->set_host("198.18.0.9");
+            endpoint->set_port(8080);
+            EXPECT_TRUE(tx.PutService("alice", service).ok());
+            EXPECT_TRUE(
+                tx.PutBinding("alice", MakeBinding("orders-breaker", "web", "orders", 3)).ok());
+            return tx.SetEpoch("alice", "web", 7);
+          })
+          .ok());
   store_.reset();
   auto reopened = backend_->Open();
   ASSERT_TRUE(reopened.ok()) << reopened.status();
@@ -242,7 +242,8 @@ TEST_P(StoreConformanceTest, ABrokerInstanceNeedsItsMiddlepipeWhenTheTransaction
   instance.set_instance_id("i");
   instance.set_user("org-1");
   instance.set_middlepipe("orders-breaker");
-  absl::Status orphan = store_->Transact([&](StoreTransaction& tx) { return tx.PutBrokerInstance(instance); });
+  absl::Status orphan =
+      store_->Transact([&](StoreTransaction& tx) { return tx.PutBrokerInstance(instance); });
   EXPECT_NE(orphan.message().find("FOREIGN KEY"), absl::string_view::npos) << orphan;
   // Order within the transaction does not matter: the record may come first.
   EXPECT_TRUE(store_
@@ -260,21 +261,22 @@ TEST_P(StoreConformanceTest, AMiddlepipeWithBindingsCannotBeDeleted) {
   ASSERT_TRUE(store_
                   ->Transact([](StoreTransaction& tx) {
                     EXPECT_TRUE(tx.PutMiddlepipe("alice", Breaker("orders-breaker")).ok());
-                    return tx.PutBinding("alice", MakeBinding("orders-breaker", "web", "orders", 0));
+                    return tx.PutBinding("alice",
+                                         MakeBinding("orders-breaker", "web", "orders", 0));
                   })
                   .ok());
   absl::Status status = store_->Transact(
       [](StoreTransaction& tx) { return tx.DeleteMiddlepipe("alice", "orders-breaker"); });
   EXPECT_NE(status.message().find("FOREIGN KEY"), absl::string_view::npos) << status;
   // Unbound first, it goes.
-  EXPECT_TRUE(store_
-                  ->Transact([](StoreTransaction& tx) {
-                    EXPECT_TRUE(
-                        tx.DeleteBinding("alice", MakeBinding("orders-breaker", "web", "orders", 0))
-                            .ok());
-                    return tx.DeleteMiddlepipe("alice", "orders-breaker");
-                  })
-                  .ok());
+  EXPECT_TRUE(
+      store_
+          ->Transact([](StoreTransaction& tx) {
+            EXPECT_TRUE(
+                tx.DeleteBinding("alice", MakeBinding("orders-breaker", "web", "orders", 0)).ok());
+            return tx.DeleteMiddlepipe("alice", "orders-breaker");
+          })
+          .ok());
 }
 
 TEST_P(StoreConformanceTest, ABrokerBindingNeedsItsInstanceWhenTheTransactionEnds) {

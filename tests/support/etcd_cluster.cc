@@ -1,5 +1,6 @@
 #include "tests/support/etcd_cluster.h"
 
+#include <httplib.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -7,8 +8,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
-
-#include <httplib.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -115,8 +114,8 @@ absl::Status EtcdCluster::Launch(int index, bool existing) {
   };
   absl::StatusOr<ChildProcess> started = ChildProcess::Start(argv, dir_.path());
   if (!started.ok()) {
-    return absl::Status(started.status().code(),
-                        absl::StrCat("etcd member ", member.name, ": ", started.status().message()));
+    return absl::Status(started.status().code(), absl::StrCat("etcd member ", member.name, ": ",
+                                                              started.status().message()));
   }
   member.process.emplace(*std::move(started));
   return absl::OkStatus();
@@ -135,14 +134,16 @@ absl::Status EtcdCluster::WaitHealthy(int index, std::chrono::milliseconds timeo
   if (WaitFor([&] { return Healthy(index); }, timeout, std::chrono::milliseconds(50))) {
     return absl::OkStatus();
   }
-  return absl::UnavailableError(absl::StrCat("etcd member ", members_[static_cast<size_t>(index)].name,
+  return absl::UnavailableError(absl::StrCat("etcd member ",
+                                             members_[static_cast<size_t>(index)].name,
                                              " did not become healthy; its log:\n", Log(index)));
 }
 
 absl::Status EtcdCluster::Kill(int index) {
   Member& member = members_[static_cast<size_t>(index)];
   if (!member.process.has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat("etcd member ", member.name, " is not running"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("etcd member ", member.name, " is not running"));
   }
   member.process->Signal(SIGKILL);
   member.process->WaitForExit(std::chrono::seconds(10));
