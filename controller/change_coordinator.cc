@@ -164,6 +164,16 @@ absl::StatusOr<v1::Rollout> ChangeCoordinator::Roll(const std::string& user,
   absl::Status stored = store_->Transact([&](StoreTransaction& tx) -> absl::Status {
     if (absl::Status changed = mutation(tx); !changed.ok()) return changed;
     for (const AppStep& step : steps) {
+      // The agents were prepared with chains planned at the previous epoch. Another
+      // controller on the same store (etcd) may have moved the app on since: then what
+      // was prepared is not what would be stored, and nothing is. (Reading the epoch
+      // here also makes the etcd store's commit check that it is unchanged.)
+      absl::StatusOr<uint64_t> current = tx.GetEpoch(user, step.app);
+      if (!current.ok()) return current.status();
+      if (*current + 1 != step.epoch) {
+        return absl::AbortedError(absl::StrCat("app ", step.app, " moved to epoch ", *current,
+                                               " while this change was prepared; try again"));
+      }
       if (absl::Status set = tx.SetEpoch(user, step.app, step.epoch); !set.ok()) return set;
     }
     return absl::OkStatus();

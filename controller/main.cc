@@ -27,6 +27,7 @@
 #include "controller/controller_metrics.h"
 #include "controller/controller_service.h"
 #include "controller/http_api.h"
+#include "controller/store/etcd_store.h"
 #include "controller/store/sqlite_store.h"
 #include "controller/tokens.h"
 #include "scheduler/filters/builtin_kinds.h"
@@ -43,6 +44,7 @@ struct Options {
   std::string http_listen = "127.0.0.1:7480";
   std::optional<std::string> tokens_file;
   std::string store = "sqlite";
+  std::string etcd_endpoints;  // --store etcd: URL[,URL...]
   uint32_t heartbeat_interval_ms = 1000;
   uint32_t rollout_timeout_ms = 3000;
   std::string aggregator_binary;  // empty: next to this binary
@@ -71,6 +73,37 @@ absl::StatusOr<broker::BrokerCredentials> LoadBrokerCredentials(const Options& o
   return broker::BrokerCredentials{options.broker_user, password};
 }
 
+struct OpenedStore {
+  std::unique_ptr<Store> store;
+  std::string description;  // for the start-up log line
+};
+
+// The backend --store names: the SQLite file in the data dir, or the etcd cluster.
+absl::StatusOr<OpenedStore> OpenStore(const Options& options) {
+  if (options.store == "etcd") {
+    if (options.etcd_endpoints.empty()) {
+      return absl::InvalidArgumentError("--store etcd needs --etcd-endpoints URL[,URL...]");
+    }
+    absl::StatusOr<std::vector<std::string>> endpoints =
+        EtcdStore::ParseEndpoints(options.etcd_endpoints);
+    if (!endpoints.ok()) return endpoints.status();
+    EtcdStoreOptions etcd;
+    etcd.endpoints = *std::move(endpoints);
+    absl::StatusOr<std::unique_ptr<EtcdStore>> store = EtcdStore::Open(std::move(etcd));
+    if (!store.ok()) return store.status();
+    std::string description = absl::StrCat("etcd at ", (*store)->endpoints());
+    return OpenedStore{*std::move(store), std::move(description)};
+  }
+  if (!options.etcd_endpoints.empty()) {
+    return absl::InvalidArgumentError("--etcd-endpoints goes with --store etcd");
+  }
+  const std::string path = options.data_dir + "/controller.db";
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path);
+  if (!store.ok()) return store.status();
+  return OpenedStore{*std::move(store), absl::StrCat(path, " (sqlite, schema version ",
+                                                     SqliteStore::kSchemaVersion, ")")};
+}
+
 int Run(const Options& options) {
   TerminationSignals termination;  // before any thread starts
   Logger logger(kProgram, &std::cerr);
@@ -92,9 +125,9 @@ int Run(const Options& options) {
     broker_credentials = *std::move(loaded);
   }
 
-  const std::string store_path = options.data_dir + "/controller.db";
-  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(store_path);
-  if (!store.ok()) return Fail(kProgram, store.status(), std::cerr);
+  absl::StatusOr<OpenedStore> opened = OpenStore(options);
+  if (!opened.ok()) return Fail(kProgram, opened.status(), std::cerr);
+  std::unique_ptr<Store> store = std::move(opened->store);
   absl::StatusOr<scheduler::KindCatalog> kinds =
       scheduler::KindCatalog::Create(scheduler::BuiltinKinds());
   if (!kinds.ok()) return Fail(kProgram, kinds.status(), std::cerr);
@@ -120,20 +153,20 @@ int Run(const Options& options) {
   };
   AggregatorConfigurerOptions configuring;
   configuring.aggregator_address = coordination.aggregator_address;
-  AggregatorConfigurer configurer(store->get(), configuring, &logger);
+  AggregatorConfigurer configurer(store.get(), configuring, &logger);
   configurer_of_started = &configurer;
   configurer.Start();
   coordination.on_stored = [&configurer](const std::string& user) { configurer.MarkDirty(user); };
   AgentRegistry registry;
   ControllerMetrics metrics([&registry] { return registry.size(); });
-  ChangeCoordinator coordinator(store->get(), &*kinds, &registry, &metrics, &logger, coordination);
+  ChangeCoordinator coordinator(store.get(), &*kinds, &registry, &metrics, &logger, coordination);
   AgentService agent_service(&*tokens, &coordinator, &logger,
                              AgentServiceOptions{options.heartbeat_interval_ms,
                                                  coordination.aggregator_address});
   ControllerService controller_service(&*tokens, &*kinds, &coordinator, &registry, &metrics,
                                        &aggregators);
   // Users with middlepipes get their aggregators back after a controller restart.
-  absl::Status provisioned = (*store)->DryRun([&aggregators](StoreTransaction& tx) {
+  absl::Status provisioned = store->DryRun([&aggregators](StoreTransaction& tx) {
     absl::StatusOr<std::vector<std::string>> users = tx.ListUsersWithMiddlepipes();
     if (!users.ok()) return users.status();
     for (const std::string& user : *users) aggregators.EnsureRunning(user);
@@ -147,7 +180,7 @@ int Run(const Options& options) {
                [store = store->get()] { return store->Health(); });
   std::optional<broker::ServiceBroker> service_broker;
   if (broker_credentials.has_value()) {
-    service_broker.emplace(*broker_credentials, &controller_service, store->get(), &*kinds, &logger);
+    service_broker.emplace(*broker_credentials, &controller_service, store.get(), &*kinds, &logger);
     service_broker->Mount(http.routes());
   } else {
     broker::MountDisabledBroker(http.routes());
@@ -160,8 +193,7 @@ int Run(const Options& options) {
     return Fail(kProgram, http_bound.status(), std::cerr);
   }
 
-  logger.Info("store ", store_path, " (sqlite, schema version ", SqliteStore::kSchemaVersion,
-              ")");
+  logger.Info("store ", opened->description);
   logger.Info("version ", kVersion, " data dir ", options.data_dir, " users ",
               tokens->Users().size(),
               options.tokens_file ? " from " + *options.tokens_file : " (admin-token)");
@@ -214,9 +246,12 @@ int main(int argc, char** argv) {
                  "User name platforms authenticate to the Open Service Broker API (/v2) with");
   app.add_option("--broker-password-file", options.broker_password_file,
                  "File whose first line is the service broker's password");
-  app.add_option("--store", options.store, "Store backend")
-      ->check(CLI::IsMember({"sqlite"}))
+  app.add_option("--store", options.store,
+                 "Store backend: sqlite (a file in the data dir) or etcd (a cluster)")
+      ->check(CLI::IsMember({"sqlite", "etcd"}))
       ->capture_default_str();
+  app.add_option("--etcd-endpoints", options.etcd_endpoints,
+                 "With --store etcd: the members' client URLs, URL[,URL...]");
   middlepipe::AddVersionCommand(app, std::cout);
   if (auto exit_code = middlepipe::ParseCommandLine(app, argc, argv, std::cout, std::cerr)) {
     return *exit_code;

@@ -1,6 +1,6 @@
 // The controller's durable state behind a small interface: middlepipes, services,
 // bindings and each app's epoch, all scoped to one user. SQLite is the embedded default
-// (sqlite_store.h); a multi-node store implements the same two classes.
+// (sqlite_store.h); etcd_store.h implements the same two classes over an etcd cluster.
 //
 // Every change happens inside Transact(): all of it is stored, or none of it. Once
 // Transact returns OK the change survives a crash of the process (and of the machine,
@@ -79,7 +79,10 @@ class Store {
   virtual ~Store() = default;
 
   // Runs `body` in one transaction and commits it if `body` returns OK; otherwise rolls
-  // it back and returns `body`'s error. Transactions run one at a time.
+  // it back and returns `body`'s error. Transactions of one Store run one at a time. A
+  // store shared by several writers (etcd) may run `body` more than once, on fresh data,
+  // when another writer changed what it read: a body only reads and writes through `tx`
+  // and whatever it records outside is overwritten by its last run.
   virtual absl::Status Transact(const Body& body) = 0;
 
   // Runs `body` in a transaction that is always rolled back: what the change would do,
