@@ -177,7 +177,7 @@ int Run(const Options& options) {
       StartGrpcServer(*grpc_address, {&controller_service, &agent_service});
   if (!grpc.ok()) return Fail(kProgram, grpc.status(), std::cerr);
   HttpApi http(&logger, [&metrics] { return metrics.Render(); },
-               [store = store->get()] { return store->Health(); });
+               [store = store.get()] { return store->Health(); });
   std::optional<broker::ServiceBroker> service_broker;
   if (broker_credentials.has_value()) {
     service_broker.emplace(*broker_credentials, &controller_service, store.get(), &*kinds, &logger);
