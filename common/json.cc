@@ -39,7 +39,9 @@ absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_vi
   if (absl::Status deep = CheckJsonDepth(text, what, max_depth); !deep.ok()) return deep;
   try {
     return nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& error) {
+  } catch (const nlohmann::json::exception& error) {
+    // parse_error for syntax, out_of_range for a number past a double (1e999): both are
+    // the text's fault, neither may escape to the caller.
     // error.what() reads "[json.exception.parse_error.101] parse error at line 1, column
     // 2: syntax error …"; the part after the bracket is what a user can act on.
     std::string reason = error.what();
