@@ -350,15 +350,6 @@ TEST_F(BrokerTest, WhatThePlatformMadeSurvivesARestart) {
   EXPECT_EQ(Send("GET", InstancePath("/last_operation")).body["state"], "succeeded");
 }
 
-// The controller's resident memory in kB, from /proc.
-long ResidentKb(pid_t pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (absl::StartsWith(line, "VmRSS:")) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
 // The bug: a provision whose parameters nested 100,000 arrays deep overflowed the
 // controller's stack (segfault), taking every user's aggregator with it.
@@ -394,7 +385,7 @@ TEST_F(BrokerTest, DeeplyNestedJsonIsRefusedAndTheControllerStaysUp) {
 // only then answered 401.
 TEST_F(BrokerTest, AnUnauthenticatedBodyIsRefusedBeforeItIsRead) {
   signal(SIGPIPE, SIG_IGN);  // the controller closes while the client still sends
-  const long before = ResidentKb(controller_.process().pid());
+  const long before = controller_.process().ResidentKb();
   httplib::Client anonymous("127.0.0.1", controller_.http_port());
   anonymous.set_read_timeout(seconds(30));
   httplib::Headers headers = {{"X-Broker-API-Version", "2.17"}};
@@ -404,7 +395,7 @@ TEST_F(BrokerTest, AnUnauthenticatedBodyIsRefusedBeforeItIsRead) {
   if (answer) {
     EXPECT_EQ(answer->status, 401);
   }
-  const long after = ResidentKb(controller_.process().pid());
+  const long after = controller_.process().ResidentKb();
   EXPECT_LT(after - before, 8 * 1024) << "resident memory grew from " << before << " to " << after
                                       << " kB";
   // And an authenticated body past the bound is refused on its Content-Length.
@@ -413,7 +404,7 @@ TEST_F(BrokerTest, AnUnauthenticatedBodyIsRefusedBeforeItIsRead) {
   if (too_big) {
     EXPECT_EQ(too_big->status, 413);
   }
-  EXPECT_LT(ResidentKb(controller_.process().pid()) - before, 8 * 1024);
+  EXPECT_LT(controller_.process().ResidentKb() - before, 8 * 1024);
 }
 
 TEST_F(BrokerTest, RefusesLeniencesTheSpecDoesNotAllow) {

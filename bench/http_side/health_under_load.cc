@@ -109,14 +109,6 @@ void MeasureServer(const std::string& name, int port, const std::string& stream_
   Report(name + "/64-idle-50-streams", MeasureHealth(port, requests));
 }
 
-long ResidentKb(pid_t pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (absl::StartsWith(line, "VmRSS:")) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
 int Run(const std::string& controller_binary, int requests) {
   signal(SIGPIPE, SIG_IGN);
@@ -141,7 +133,7 @@ int Run(const std::string& controller_binary, int requests) {
                 requests);
 
   // The memory an unauthenticated 200 MB body costs the controller.
-  const long before = ResidentKb(controller->pid());
+  const long before = controller->ResidentKb();
   {
     httplib::Client anonymous("127.0.0.1", http_port);
     anonymous.set_read_timeout(10, 0);
@@ -149,7 +141,7 @@ int Run(const std::string& controller_binary, int requests) {
                   std::string(200 << 20, 'x'), "application/json");
   }
   kFigures.Emit("mp-controller", "unauthenticated_200mb_body_rss_growth", "MB",
-                static_cast<double>(ResidentKb(controller->pid()) - before) / 1024.0);
+                static_cast<double>(controller->ResidentKb() - before) / 1024.0);
 
   // The server the controller used before, as it was set up.
   httplib::Server before_server;

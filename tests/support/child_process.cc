@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -183,6 +184,15 @@ absl::StatusOr<int> WaitForHttpPort(ChildProcess& process, const std::string& na
     return absl::InternalError(absl::StrCat("no port in: ", *line));
   }
   return port;
+}
+
+long ChildProcess::ResidentKb() const {
+  std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
 }
 
 }  // namespace middlepipe::testing

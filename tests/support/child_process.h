@@ -42,6 +42,8 @@ class ChildProcess {
 
   std::string Stdout() const;
   std::string Stderr() const;
+  // Its resident memory in kB (VmRSS from /proc); -1 when it cannot be read.
+  long ResidentKb() const;
 
  private:
   ChildProcess(pid_t pid, std::string stdout_path, std::string stderr_path)
